@@ -1,0 +1,19 @@
+"""Reads of users, accounts and API keys."""
+
+from django.db.models import QuerySet
+
+from accounts.models import Account, ApiKey, Membership, User
+
+
+def api_key_list(*, account: Account) -> QuerySet[ApiKey]:
+    return ApiKey.objects.for_account(account).order_by("revoked_at", "-created_at")
+
+
+def account_owner(*, account: Account) -> User | None:
+    membership = (
+        Membership.objects.select_related("user")
+        .filter(account=account, role=Membership.Role.OWNER)
+        .order_by("created_at")
+        .first()
+    )
+    return membership.user if membership else None

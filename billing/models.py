@@ -1,0 +1,94 @@
+"""Plans, each account's subscription, and the append-only credit ledger."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Account
+from accounts.scoping import TenantOwnedModel
+
+
+class Plan(models.Model):
+    """A price tier; seeded by migration, editable in admin."""
+
+    code = models.SlugField(max_length=32, unique=True)
+    name = models.CharField(max_length=64)
+    # None means unlimited (Max): nothing is debited, usage is still recorded.
+    monthly_credits = models.PositiveIntegerField(null=True, blank=True)
+    requests_per_minute = models.PositiveIntegerField()
+    requests_per_day = models.PositiveIntegerField()
+    max_file_size_mb = models.PositiveIntegerField()
+    max_batch_images = models.PositiveIntegerField()
+    max_concurrent_tasks = models.PositiveIntegerField()
+    price_usd_cents = models.PositiveIntegerField(default=0)
+    is_public = models.BooleanField(default=True, help_text=_("Shown on the pricing page."))
+    sort_order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["sort_order"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(max_batch_images__gte=1, max_batch_images__lte=20),
+                name="plan_batch_images_1_to_20",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_unlimited(self) -> bool:
+        return self.monthly_credits is None
+
+
+class Subscription(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        TRIALING = "trialing", _("Trialing")
+        PAST_DUE = "past_due", _("Past due")
+        CANCELED = "canceled", _("Canceled")
+        INCOMPLETE = "incomplete", _("Incomplete")
+
+    account = models.OneToOneField(Account, on_delete=models.CASCADE, related_name="subscription")
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="subscriptions")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    current_period_end = models.DateTimeField(null=True, blank=True)
+    last_renewed_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.account}: {self.plan} ({self.status})"
+
+
+class CreditLedgerEntry(TenantOwnedModel):
+    """One movement of an account's credits; rows are never updated or deleted."""
+
+    class Kind(models.TextChoices):
+        GRANT = "grant", _("Grant")
+        RENEWAL = "renewal", _("Renewal")
+        CHARGE = "charge", _("Charge")
+        REFUND = "refund", _("Refund")
+        ADJUSTMENT = "adjustment", _("Adjustment")
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    amount = models.IntegerField(help_text=_("Signed change of the balance."))
+    balance_after = models.IntegerField()
+    # The same movement can never be written twice.
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    reference = models.CharField(max_length=200, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    note = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        verbose_name = "credit ledger entry"
+        verbose_name_plural = "credit ledger"
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["account", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount:+d} → {self.balance_after}"

@@ -1,0 +1,11 @@
+"""The Celery application; its configuration is the CELERY_* part of Django's settings."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
+
+app = Celery("nanobanana")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

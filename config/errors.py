@@ -1,0 +1,84 @@
+"""The one application error hierarchy: services raise these, api renders them in the envelope."""
+
+from typing import ClassVar
+
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+
+class ApplicationError(Exception):
+    """A failure the caller can act on; `code` is one of the API reference's error codes."""
+
+    code: ClassVar[str] = "PROCESSING_ERROR"
+    http_status: ClassVar[int] = 500
+    default_message: ClassVar[Promise | str] = _("Image processing failed")
+
+    def __init__(
+        self,
+        details: str | Promise | None = None,
+        *,
+        message: str | Promise | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.message = message if message is not None else self.default_message
+        self.details = details
+        self.headers = headers or {}
+        super().__init__(str(details or self.message))
+
+
+class InvalidApiKey(ApplicationError):
+    code = "INVALID_API_KEY"
+    http_status = 401
+    default_message = _("Invalid or expired API key")
+
+
+class InsufficientCredits(ApplicationError):
+    code = "INSUFFICIENT_CREDITS"
+    http_status = 402
+    default_message = _("Insufficient credits")
+
+
+class InvalidRequest(ApplicationError):
+    code = "INVALID_REQUEST"
+    http_status = 400
+    default_message = _("Invalid request parameters")
+
+
+class NotFound(ApplicationError):
+    code = "NOT_FOUND"
+    http_status = 404
+    default_message = _("Not found")
+
+
+class MethodNotAllowed(ApplicationError):
+    code = "METHOD_NOT_ALLOWED"
+    http_status = 405
+    default_message = _("Method not allowed")
+
+
+class FileTooLarge(ApplicationError):
+    code = "FILE_TOO_LARGE"
+    http_status = 413
+    default_message = _("File exceeds the size limit")
+
+
+class UnsupportedFormat(ApplicationError):
+    code = "UNSUPPORTED_FORMAT"
+    http_status = 415
+    default_message = _("Unsupported file format")
+
+
+class RateLimitExceeded(ApplicationError):
+    code = "RATE_LIMIT_EXCEEDED"
+    http_status = 429
+    default_message = _("Request rate exceeded")
+
+
+class ProcessingError(ApplicationError):
+    """Also what an unexpected server error is reported as: the reference's only 5xx besides 503."""
+
+
+class TemporaryUnavailable(ApplicationError):
+    code = "TEMPORARY_UNAVAILABLE"
+    http_status = 503
+    default_message = _("Service temporarily unavailable")

@@ -1,0 +1,32 @@
+"""Top-level routes: dashboard pages, allauth, admin, /v1 and its docs, health."""
+
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView, TemplateView
+from drf_spectacular.views import (
+    SpectacularJSONAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerView,
+)
+
+from api.health import healthz
+from billing.views import pricing
+
+urlpatterns = [
+    path("", TemplateView.as_view(template_name="home.html"), name="home"),
+    # The reference sends users to /login; allauth serves it under /accounts/.
+    path("login", RedirectView.as_view(pattern_name="account_login", query_string=True)),
+    path("pricing", pricing, name="pricing"),
+    path("", include("accounts.urls")),
+    path("accounts/", include("allauth.urls")),
+    path("admin/", admin.site.urls),
+    path("healthz", healthz, name="healthz"),
+    path("v1/openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
+    path("docs", SpectacularSwaggerView.as_view(url_name="openapi"), name="docs"),
+    path("docs/redoc", SpectacularRedocView.as_view(url_name="openapi"), name="redoc"),
+    path("v1/", include("api.urls")),
+]
+
+handler400 = "api.errors.bad_request"
+handler404 = "api.errors.page_not_found"
+handler500 = "api.errors.server_error"
