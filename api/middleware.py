@@ -34,10 +34,19 @@ def is_api_path(path: str) -> bool:
     return path == "/v1" or path.startswith("/v1/")
 
 
-class RequestIdLogFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
+def install_request_id_log_records() -> None:
+    """Give every log record a `request_id`, whichever handler ends up formatting it."""
+    make_record = logging.getLogRecordFactory()
+    if getattr(make_record, "adds_request_id", False):
+        return
+
+    def make_record_with_request_id(*args: object, **kwargs: object) -> logging.LogRecord:
+        record = make_record(*args, **kwargs)
         record.request_id = current_request_id()
-        return True
+        return record
+
+    make_record_with_request_id.adds_request_id = True
+    logging.setLogRecordFactory(make_record_with_request_id)
 
 
 class RequestIdMiddleware:

@@ -1,0 +1,52 @@
+# Two commands do everything on a fresh machine: `make run` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+WORKER_CONCURRENCY ?= 2
+INSTALLED := $(VENV)/.installed
+
+.PHONY: install setup run worker test lint messages bench clean
+
+$(INSTALLED): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(INSTALLED)
+
+install: $(INSTALLED)
+
+# Migrations also seed the plans.
+setup: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+
+# The web app (uvicorn, ASGI) and a Celery worker together; Ctrl-C stops both.
+run: setup
+	@echo "Nano Banana on http://127.0.0.1:$(PORT)  (Ctrl-C stops the web server and the worker)"
+	@bash -c 'trap "trap - EXIT; kill 0" EXIT INT TERM; \
+		$(BIN)/celery -A config worker --loglevel INFO --concurrency $(WORKER_CONCURRENCY) & \
+		$(BIN)/uvicorn config.asgi:application --host 127.0.0.1 --port $(PORT) --lifespan off & \
+		wait -n'
+
+test: install
+	$(BIN)/pytest
+
+# Quality gates CI runs before the suite.
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python manage.py makemigrations --check --dry-run
+	DJANGO_SETTINGS_MODULE=config.settings.production \
+	DJANGO_SECRET_KEY=$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(50))') \
+		$(BIN)/python manage.py check --deploy --fail-level WARNING
+
+# Regenerate the Chinese catalogue after changing user-visible strings (needs GNU gettext).
+messages: install
+	$(BIN)/python manage.py makemessages --locale zh_Hans --ignore '.venv/*' --ignore 'var/*'
+	$(BIN)/python manage.py compilemessages --locale zh_Hans --ignore '.venv/*'
+
+bench: install
+	$(BIN)/python bench/auth.py
+
+clean:
+	rm -rf var .pytest_cache .ruff_cache
