@@ -5,6 +5,15 @@ from django.db.models import QuerySet
 from accounts.models import Account, ApiKey, Membership, User
 
 
+def api_key_get_by_digest(*, digest: str) -> ApiKey | None:
+    """The one indexed lookup of authentication; unscoped because the key names the tenant."""
+    try:
+        # .get() on the unique digest: no ORDER BY, unlike .first().
+        return ApiKey.unscoped_objects.select_related("account").get(digest=digest)
+    except ApiKey.DoesNotExist:
+        return None
+
+
 def api_key_list(*, account: Account) -> QuerySet[ApiKey]:
     return ApiKey.objects.for_account(account).order_by("revoked_at", "-created_at")
 
