@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -24,29 +26,21 @@ def credits_grant(
     """Add `amount` (≥ 0) credits once per idempotency key; a repeat returns the first entry."""
     if amount < 0:
         raise ValueError("credits_grant adds credits; charges go through credits_charge")
-    existing = CreditLedgerEntry.objects.for_account(account).filter(
-        idempotency_key=idempotency_key
+
+    def add() -> int:
+        # The increment happens in the database, never read-modify-write in Python.
+        Account.objects.filter(pk=account.pk).update(credit_balance=F("credit_balance") + amount)
+        return amount
+
+    return _ledger_move_once(
+        account=account,
+        move=add,
+        kind=kind,
+        idempotency_key=idempotency_key,
+        note=note,
+        reference=reference,
+        actor=actor,
     )
-    if entry := existing.first():
-        return entry
-    try:
-        with transaction.atomic():
-            # The increment happens in the database, never read-modify-write in Python.
-            Account.objects.filter(pk=account.pk).update(
-                credit_balance=F("credit_balance") + amount
-            )
-            return _ledger_append(
-                account=account,
-                kind=kind,
-                amount=amount,
-                idempotency_key=idempotency_key,
-                note=note,
-                reference=reference,
-                actor=actor,
-            )
-    except IntegrityError:
-        # A concurrent writer recorded the same movement first; ours rolled back entirely.
-        return existing.get()
 
 
 def credits_set_balance(
@@ -62,6 +56,40 @@ def credits_set_balance(
     """Make the balance exactly `balance` (renewals, staff adjustments), as one ledger movement."""
     if balance < 0:
         raise ValueError("a balance is never negative")
+
+    def set_balance() -> int:
+        # The row lock orders this against concurrent charges; no I/O happens while it is held.
+        current = (
+            Account.objects.select_for_update()
+            .values_list("credit_balance", flat=True)
+            .get(pk=account.pk)
+        )
+        Account.objects.filter(pk=account.pk).update(credit_balance=balance)
+        return balance - current
+
+    return _ledger_move_once(
+        account=account,
+        move=set_balance,
+        kind=kind,
+        idempotency_key=idempotency_key,
+        note=note,
+        reference=reference,
+        actor=actor,
+    )
+
+
+def _ledger_move_once(
+    *,
+    account: Account,
+    move: Callable[[], int],
+    kind: str,
+    idempotency_key: str,
+    note: str,
+    reference: str,
+    actor: User | None,
+) -> CreditLedgerEntry:
+    """Run `move` (it changes the balance in the database and returns the signed amount) and
+    append its ledger row, in one transaction, at most once per idempotency key."""
     existing = CreditLedgerEntry.objects.for_account(account).filter(
         idempotency_key=idempotency_key
     )
@@ -69,48 +97,24 @@ def credits_set_balance(
         return entry
     try:
         with transaction.atomic():
-            # The row lock orders this against concurrent charges; no I/O happens while it is held.
-            current = (
-                Account.objects.select_for_update()
-                .values_list("credit_balance", flat=True)
-                .get(pk=account.pk)
+            amount = move()
+            balance_after = Account.objects.values_list("credit_balance", flat=True).get(
+                pk=account.pk
             )
-            Account.objects.filter(pk=account.pk).update(credit_balance=balance)
-            return _ledger_append(
+            account.credit_balance = balance_after
+            return CreditLedgerEntry.objects.create(
                 account=account,
                 kind=kind,
-                amount=balance - current,
+                amount=amount,
+                balance_after=balance_after,
                 idempotency_key=idempotency_key,
                 note=note,
                 reference=reference,
                 actor=actor,
             )
     except IntegrityError:
+        # A concurrent writer recorded the same movement first; ours rolled back entirely.
         return existing.get()
-
-
-def _ledger_append(
-    *,
-    account: Account,
-    kind: str,
-    amount: int,
-    idempotency_key: str,
-    note: str,
-    reference: str,
-    actor: User | None,
-) -> CreditLedgerEntry:
-    balance_after = Account.objects.values_list("credit_balance", flat=True).get(pk=account.pk)
-    account.credit_balance = balance_after
-    return CreditLedgerEntry.objects.create(
-        account=account,
-        kind=kind,
-        amount=amount,
-        balance_after=balance_after,
-        idempotency_key=idempotency_key,
-        note=note,
-        reference=reference,
-        actor=actor,
-    )
 
 
 @transaction.atomic
