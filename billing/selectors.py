@@ -25,6 +25,10 @@ class BillingSummary:
     used_this_month: int
     last_renewed: datetime | None
 
+    @property
+    def status_label(self) -> str:
+        return str(Subscription.Status(self.status).label)
+
 
 def plan_get(*, code: str) -> Plan:
     plan = Plan.objects.filter(code=code).first()
