@@ -106,7 +106,6 @@ class Membership(models.Model):
 class ApiKey(TenantOwnedModel):
     """A secret `nk_live_…` key; only its SHA-256 digest and a display prefix are stored."""
 
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=16, db_index=True)
     digest = models.CharField(max_length=64, unique=True, editable=False)

@@ -1,6 +1,6 @@
 """Reads of users, accounts and API keys."""
 
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 
 from accounts.models import Account, ApiKey, Membership, User
 
@@ -15,7 +15,10 @@ def api_key_get_by_digest(*, digest: str) -> ApiKey | None:
 
 
 def api_key_list(*, account: Account) -> QuerySet[ApiKey]:
-    return ApiKey.objects.for_account(account).order_by("revoked_at", "-created_at")
+    # Live keys first, newest first; revoked ones after.
+    return ApiKey.objects.for_account(account).order_by(
+        F("revoked_at").asc(nulls_first=True), "-created_at"
+    )
 
 
 def account_owner(*, account: Account) -> User | None:

@@ -71,7 +71,6 @@ class CreditLedgerEntry(TenantOwnedModel):
         REFUND = "refund", _("Refund")
         ADJUSTMENT = "adjustment", _("Adjustment")
 
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
     kind = models.CharField(max_length=16, choices=Kind.choices)
     amount = models.IntegerField(help_text=_("Signed change of the balance."))
     balance_after = models.IntegerField()
