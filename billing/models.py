@@ -49,13 +49,34 @@ class Subscription(models.Model):
         PAST_DUE = "past_due", _("Past due")
         CANCELED = "canceled", _("Canceled")
         INCOMPLETE = "incomplete", _("Incomplete")
+        UNPAID = "unpaid", _("Unpaid")
+
+    class Source(models.TextChoices):
+        FREE = "free", _("Free allowance")
+        STAFF = "staff", _("Granted by staff")
+        STRIPE = "stripe", _("Stripe")
 
     account = models.OneToOneField(Account, on_delete=models.CASCADE, related_name="subscription")
     plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="subscriptions")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    # Who keeps this subscription going: Stripe's invoices, or our beat job for staff grants.
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.FREE)
+    current_period_start = models.DateTimeField(null=True, blank=True)
     current_period_end = models.DateTimeField(null=True, blank=True)
+    cancel_at_period_end = models.BooleanField(default=False)
     last_renewed_at = models.DateTimeField(null=True, blank=True)
+    stripe_customer_id = models.CharField(max_length=64, blank=True, db_index=True)
+    stripe_subscription_id = models.CharField(max_length=64, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["stripe_subscription_id"],
+                condition=~Q(stripe_subscription_id=""),
+                name="subscription_unique_stripe_id",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.account}: {self.plan} ({self.status})"
@@ -91,3 +112,33 @@ class CreditLedgerEntry(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.amount:+d} → {self.balance_after}"
+
+
+class StripeEvent(models.Model):
+    """Every Stripe webhook event acted on, once: the unique id makes replays no-ops."""
+
+    event_id = models.CharField(max_length=255, unique=True)
+    type = models.CharField(max_length=100)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.event_id}"
+
+
+class StaffMoneyAction(models.Model):
+    """Audit trail: every staff action on an account's money or plan, with its reason."""
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    action = models.CharField(max_length=64)
+    amount = models.IntegerField(null=True, blank=True)
+    reason = models.CharField(max_length=500)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.actor} {self.action} {self.account}"

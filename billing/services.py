@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
+from dateutil.relativedelta import relativedelta
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import Account, User
-from billing.models import CreditLedgerEntry, Plan, Subscription
+from billing.models import CreditLedgerEntry, Plan, StaffMoneyAction, Subscription
 from billing.selectors import FREE_PLAN_CODE, plan_get
 
 
@@ -122,7 +124,12 @@ def account_billing_open(*, account: Account) -> Subscription:
     """A new account starts on the free plan with its one-time free allowance."""
     free = plan_get(code=FREE_PLAN_CODE)
     subscription, _ = Subscription.objects.get_or_create(
-        account=account, defaults={"plan": free, "last_renewed_at": timezone.now()}
+        account=account,
+        defaults={
+            "plan": free,
+            "source": Subscription.Source.FREE,
+            "last_renewed_at": timezone.now(),
+        },
     )
     credits_grant(
         account=account,
@@ -135,25 +142,96 @@ def account_billing_open(*, account: Account) -> Subscription:
 
 
 @transaction.atomic
+def subscription_start_period(
+    *,
+    subscription: Subscription,
+    period_start: datetime,
+    period_end: datetime | None,
+    reference: str = "",
+    actor: User | None = None,
+    note: str = "",
+) -> CreditLedgerEntry:
+    """Begin a billing period: the balance becomes the plan's allowance, once per period.
+
+    Unused credits do not roll over. Idempotent: the same period start writes one ledger row,
+    whichever of the webhook, the beat job or a retry gets here first.
+    """
+    entry = credits_set_balance(
+        account=subscription.account,
+        balance=subscription.plan.monthly_credits or 0,
+        kind=CreditLedgerEntry.Kind.RENEWAL,
+        idempotency_key=f"period:{subscription.account_id}:{period_start.isoformat()}",
+        reference=reference,
+        note=note or f"{subscription.plan.name} period from {period_start:%Y-%m-%d}",
+        actor=actor,
+    )
+    subscription.current_period_start = period_start
+    subscription.current_period_end = period_end
+    subscription.last_renewed_at = period_start
+    subscription.save(
+        update_fields=[
+            "current_period_start",
+            "current_period_end",
+            "last_renewed_at",
+            "updated_at",
+        ]
+    )
+    return entry
+
+
+@transaction.atomic
 def subscription_set_plan(
     *, account: Account, plan: Plan, actor: User | None = None, reason: str = ""
 ) -> Subscription:
-    """Put an account on `plan` by staff decision and start a fresh period with its allowance."""
+    """Put an account on `plan` by staff decision and start a fresh monthly period.
+
+    Staff-granted plans are renewed by `subscriptions_renew_due` (the beat job).
+    """
     now = timezone.now()
-    subscription, _ = Subscription.objects.update_or_create(
+    subscription, _ = Subscription.objects.select_for_update().update_or_create(
         account=account,
         defaults={
             "plan": plan,
             "status": Subscription.Status.ACTIVE,
-            "last_renewed_at": now,
+            "source": Subscription.Source.STAFF,
+            "cancel_at_period_end": False,
         },
     )
-    credits_set_balance(
-        account=account,
-        balance=plan.monthly_credits or 0,
-        kind=CreditLedgerEntry.Kind.RENEWAL,
-        idempotency_key=f"plan:{account.pk}:{plan.code}:{now.isoformat()}",
-        note=reason or f"Plan set to {plan.name}",
+    subscription_start_period(
+        subscription=subscription,
+        period_start=now,
+        period_end=now + relativedelta(months=1),
         actor=actor,
+        note=reason or f"Plan set to {plan.name}",
     )
+    if actor is not None:
+        StaffMoneyAction.objects.create(
+            actor=actor, account=account, action=f"set plan {plan.code}", reason=reason
+        )
     return subscription
+
+
+def subscriptions_renew_due(*, now: datetime | None = None) -> int:
+    """Start the next period of every staff-granted subscription whose period has ended.
+
+    Run by Celery beat; safe to run any number of times. Returns how many periods started.
+    """
+    now = now or timezone.now()
+    started = 0
+    due = Subscription.objects.select_related("plan", "account").filter(
+        source=Subscription.Source.STAFF,
+        status=Subscription.Status.ACTIVE,
+        current_period_end__lte=now,
+    )
+    for subscription in due:
+        # A long-missed renewal catches up one period at a time: each is its own ledger row.
+        while subscription.current_period_end and subscription.current_period_end <= now:
+            start = subscription.current_period_end
+            subscription_start_period(
+                subscription=subscription,
+                period_start=start,
+                period_end=start + relativedelta(months=1),
+                note="Monthly renewal",
+            )
+            started += 1
+    return started

@@ -17,6 +17,7 @@ urlpatterns = [
     # The reference sends users to /login; allauth serves it under /accounts/.
     path("login", RedirectView.as_view(pattern_name="account_login", query_string=True)),
     path("pricing", pricing, name="pricing"),
+    path("billing/", include("billing.urls")),
     path("", include("accounts.urls")),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),

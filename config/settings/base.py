@@ -225,6 +225,20 @@ SPECTACULAR_SETTINGS = {
 # `last_used_at` is written at most this often per key, so authentication stays read-only.
 API_KEY_LAST_USED_RESOLUTION_SECONDS = 60
 
+# --- Stripe -------------------------------------------------------------------------------------
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+# Tests point the official SDK at a local stub server; production leaves this alone.
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
+# Pinned: webhook payloads and API responses are read in this version's shape.
+STRIPE_API_VERSION = "2026-10-28.endive"
+STRIPE_WEBHOOK_TOLERANCE_SECONDS = 300
+STRIPE_PRICE_IDS = {
+    "basic": env.str("STRIPE_PRICE_BASIC", default=""),
+    "pro": env.str("STRIPE_PRICE_PRO", default=""),
+    "max": env.str("STRIPE_PRICE_MAX", default=""),
+}
+
 # --- Celery -------------------------------------------------------------------------------------
 # Embedded mode uses kombu's filesystem transport: a real worker process, no broker server.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or REDIS_URL or "filesystem://"
