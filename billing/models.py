@@ -94,6 +94,9 @@ class CreditLedgerEntry(TenantOwnedModel):
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
     amount = models.IntegerField(help_text=_("Signed change of the balance."))
+    # Credits consumed (charges positive, refunds negative): -amount, except on unlimited plans
+    # where nothing is debited but usage is still recorded.
+    usage = models.IntegerField(default=0)
     balance_after = models.IntegerField()
     # The same movement can never be written twice.
     idempotency_key = models.CharField(max_length=200, unique=True)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import QuerySet, Sum
+from django.db.models import F, OuterRef, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import Account
@@ -30,6 +31,37 @@ class BillingSummary:
         return str(Subscription.Status(self.status).label)
 
 
+@dataclass(frozen=True)
+class CreditDrift:
+    account_id: int
+    balance: int
+    ledger_total: int
+
+
+def credits_drift(*, account_id: int | None = None) -> list[CreditDrift]:
+    """Accounts whose stored balance differs from the sum of their ledger (should be none).
+
+    Staff reconciliation reads across tenants, hence `unscoped_objects`.
+    """
+    accounts = Account.objects.annotate(
+        ledger_total=Coalesce(
+            Subquery(
+                CreditLedgerEntry.unscoped_objects.filter(account=OuterRef("pk"))
+                .values("account")
+                .annotate(total=Sum("amount"))
+                .values("total")
+            ),
+            0,
+        )
+    ).exclude(credit_balance=F("ledger_total"))
+    if account_id is not None:
+        accounts = accounts.filter(pk=account_id)
+    return [
+        CreditDrift(account_id=a.pk, balance=a.credit_balance, ledger_total=a.ledger_total)
+        for a in accounts.order_by("pk")
+    ]
+
+
 def plan_get(*, code: str) -> Plan:
     plan = Plan.objects.filter(code=code).first()
     if plan is None:
@@ -41,19 +73,22 @@ def plan_list_public() -> QuerySet[Plan]:
     return Plan.objects.filter(is_public=True)
 
 
+def account_plan(*, account: Account) -> Plan:
+    """The plan the account is on now; accounts without a subscription row are on the free plan."""
+    plan = Plan.objects.filter(subscriptions__account=account).first()
+    return plan or plan_get(code=FREE_PLAN_CODE)
+
+
 def account_billing_summary(*, account: Account) -> BillingSummary:
     subscription = Subscription.objects.select_related("plan").filter(account=account).first()
     if subscription is None:
         # Accounts staff create by hand in the admin have no row yet: they are on the free plan.
         subscription = Subscription(account=account, plan=plan_get(code=FREE_PLAN_CODE))
     period_start = subscription.last_renewed_at or _month_start()
-    spent = (
+    used = (
         CreditLedgerEntry.objects.for_account(account)
-        .filter(
-            created_at__gte=period_start,
-            kind__in=[CreditLedgerEntry.Kind.CHARGE, CreditLedgerEntry.Kind.REFUND],
-        )
-        .aggregate(total=Sum("amount"))["total"]
+        .filter(created_at__gte=period_start)
+        .aggregate(total=Sum("usage"))["total"]
     )
     balance = Account.objects.values_list("credit_balance", flat=True).get(pk=account.pk)
     return BillingSummary(
@@ -61,7 +96,7 @@ def account_billing_summary(*, account: Account) -> BillingSummary:
         status=subscription.status,
         expires_at=subscription.current_period_end,
         balance=balance,
-        used_this_month=-(spent or 0),
+        used_this_month=used or 0,
         last_renewed=subscription.last_renewed_at,
     )
 

@@ -9,10 +9,12 @@ from dateutil.relativedelta import relativedelta
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import Account, User
 from billing.models import CreditLedgerEntry, Plan, StaffMoneyAction, Subscription
-from billing.selectors import FREE_PLAN_CODE, plan_get
+from billing.selectors import FREE_PLAN_CODE, account_plan, plan_get
+from config.errors import InsufficientCredits
 
 
 def credits_grant(
@@ -84,6 +86,7 @@ def _ledger_move_once(
     *,
     account: Account,
     move: Callable[[], int],
+    usage: int = 0,
     kind: str,
     idempotency_key: str,
     note: str,
@@ -108,6 +111,7 @@ def _ledger_move_once(
                 account=account,
                 kind=kind,
                 amount=amount,
+                usage=usage,
                 balance_after=balance_after,
                 idempotency_key=idempotency_key,
                 note=note,
@@ -117,6 +121,74 @@ def _ledger_move_once(
     except IntegrityError:
         # A concurrent writer recorded the same movement first; ours rolled back entirely.
         return existing.get()
+
+
+def credits_charge(
+    *,
+    account: Account,
+    cost: int,
+    idempotency_key: str,
+    reference: str = "",
+    note: str = "",
+) -> CreditLedgerEntry:
+    """Take `cost` credits for work about to be done, once per idempotency key.
+
+    One conditional UPDATE (`balance >= cost`) decides, so concurrent charges can never spend a
+    credit twice; InsufficientCredits when the balance is short, with nothing written.
+    Unlimited plans are not debited; the charge is still recorded as usage.
+    """
+    if cost <= 0:
+        raise ValueError("a charge costs at least one credit")
+    unlimited = account_plan(account=account).is_unlimited
+
+    def debit() -> int:
+        if unlimited:
+            return 0
+        taken = Account.objects.filter(pk=account.pk, credit_balance__gte=cost).update(
+            credit_balance=F("credit_balance") - cost
+        )
+        if not taken:
+            balance = Account.objects.values_list("credit_balance", flat=True).get(pk=account.pk)
+            raise InsufficientCredits(
+                _("This request costs %(cost)d credits; the balance is %(balance)d.")
+                % {"cost": cost, "balance": balance}
+            )
+        return -cost
+
+    return _ledger_move_once(
+        account=account,
+        move=debit,
+        usage=cost,
+        kind=CreditLedgerEntry.Kind.CHARGE,
+        idempotency_key=idempotency_key,
+        note=note,
+        reference=reference,
+        actor=None,
+    )
+
+
+def credits_refund(*, charge: CreditLedgerEntry, note: str = "") -> CreditLedgerEntry:
+    """Give back what `charge` took (work failed or was cancelled); at most once per charge."""
+    if charge.kind != CreditLedgerEntry.Kind.CHARGE:
+        raise ValueError("only charges are refunded")
+    account = charge.account
+
+    def credit_back() -> int:
+        Account.objects.filter(pk=account.pk).update(
+            credit_balance=F("credit_balance") - charge.amount
+        )
+        return -charge.amount
+
+    return _ledger_move_once(
+        account=account,
+        move=credit_back,
+        usage=-charge.usage,
+        kind=CreditLedgerEntry.Kind.REFUND,
+        idempotency_key=f"refund:{charge.idempotency_key}",
+        note=note,
+        reference=charge.reference,
+        actor=None,
+    )
 
 
 @transaction.atomic
