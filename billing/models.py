@@ -98,8 +98,9 @@ class CreditLedgerEntry(TenantOwnedModel):
     # where nothing is debited but usage is still recorded.
     usage = models.IntegerField(default=0)
     balance_after = models.IntegerField()
-    # The same movement can never be written twice.
-    idempotency_key = models.CharField(max_length=200, unique=True)
+    # The same movement can never be written twice (unique per account, so one tenant's keys
+    # can never collide with another's).
+    idempotency_key = models.CharField(max_length=200)
     reference = models.CharField(max_length=200, blank=True)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -112,6 +113,11 @@ class CreditLedgerEntry(TenantOwnedModel):
         verbose_name_plural = "credit ledger"
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["account", "created_at"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "idempotency_key"], name="ledger_unique_idempotency_key"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.amount:+d} → {self.balance_after}"

@@ -96,3 +96,12 @@ def test_reconcile_reports_drift(account: Account, capsys: pytest.CaptureFixture
     with pytest.raises(CommandError):
         call_command("reconcile_credits")
     assert f"account {account.pk}: balance 49, ledger 50, drift -1" in capsys.readouterr().out
+
+
+def test_idempotency_keys_are_per_account(account: Account, make_user) -> None:
+    from accounts.services import user_personal_account_ensure
+
+    other = user_personal_account_ensure(user=make_user())
+    credits_charge(account=account, cost=5, idempotency_key="task_same")
+    credits_charge(account=other, cost=5, idempotency_key="task_same")
+    assert balance(account) == balance(other) == 45
