@@ -10,13 +10,14 @@ from drf_spectacular.views import (
 )
 
 from api.health import healthz
-from billing.views import pricing
+from billing.views import billing, pricing
 
 urlpatterns = [
     path("", TemplateView.as_view(template_name="home.html"), name="home"),
     # The reference sends users to /login; allauth serves it under /accounts/.
     path("login", RedirectView.as_view(pattern_name="account_login", query_string=True)),
     path("pricing", pricing, name="pricing"),
+    path("billing", billing, name="billing"),
     path("billing/", include("billing.urls")),
     path("", include("accounts.urls")),
     path("accounts/", include("allauth.urls")),
