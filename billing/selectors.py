@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
 from django.db.models import F, OuterRef, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import Account
 from billing.models import CreditLedgerEntry, Plan, Subscription
+from billing.stripe_gateway import stripe_is_configured
 from config.errors import InvalidRequest
 
 ALLOWED_IMAGE_FORMATS = ("jpeg", "png", "webp")
@@ -73,6 +75,42 @@ def plan_list_public() -> QuerySet[Plan]:
     return Plan.objects.filter(is_public=True)
 
 
+@dataclass(frozen=True)
+class BillingPage:
+    subscription: Subscription
+    configured: bool
+
+    @property
+    def can_manage(self) -> bool:
+        return self.configured and bool(self.subscription.stripe_customer_id)
+
+    @property
+    def has_live_stripe_subscription(self) -> bool:
+        return (
+            self.subscription.source == Subscription.Source.STRIPE
+            and bool(self.subscription.stripe_subscription_id)
+            and self.subscription.status != Subscription.Status.CANCELED
+        )
+
+
+def subscription_get(*, account: Account) -> Subscription:
+    """The account's subscription; accounts staff create by hand in the admin have no row yet
+    and are on the free plan (an unsaved row says so)."""
+    subscription = Subscription.objects.select_related("plan").filter(account=account).first()
+    return subscription or Subscription(account=account, plan=plan_get(code=FREE_PLAN_CODE))
+
+
+def billing_page_get(*, account: Account) -> BillingPage:
+    return BillingPage(
+        subscription=subscription_get(account=account),
+        configured=stripe_is_configured(),
+    )
+
+
+def plan_price_id(*, plan: Plan) -> str:
+    return settings.STRIPE_PRICE_IDS.get(plan.code, "")
+
+
 def account_plan(*, account: Account) -> Plan:
     """The plan the account is on now; accounts without a subscription row are on the free plan."""
     plan = Plan.objects.filter(subscriptions__account=account).first()
@@ -80,10 +118,7 @@ def account_plan(*, account: Account) -> Plan:
 
 
 def account_billing_summary(*, account: Account) -> BillingSummary:
-    subscription = Subscription.objects.select_related("plan").filter(account=account).first()
-    if subscription is None:
-        # Accounts staff create by hand in the admin have no row yet: they are on the free plan.
-        subscription = Subscription(account=account, plan=plan_get(code=FREE_PLAN_CODE))
+    subscription = subscription_get(account=account)
     period_start = subscription.last_renewed_at or _month_start()
     used = (
         CreditLedgerEntry.objects.for_account(account)

@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from accounts.models import Account
 from billing import stripe_gateway
 from billing.models import Plan, StripeEvent, Subscription
-from billing.selectors import FREE_PLAN_CODE, plan_get
+from billing.selectors import FREE_PLAN_CODE, billing_page_get, plan_get, plan_price_id
 from billing.services import account_billing_open, subscription_start_period
 from config.errors import InvalidRequest, TemporaryUnavailable
 
@@ -46,38 +46,6 @@ STALE_AFTER = timedelta(days=1)
 
 class WebhookRejected(Exception):
     """The payload is not a genuine, fresh Stripe event (bad signature, stale or malformed)."""
-
-
-# --- Reads --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BillingPage:
-    subscription: Subscription
-    configured: bool
-
-    @property
-    def can_manage(self) -> bool:
-        return self.configured and bool(self.subscription.stripe_customer_id)
-
-    @property
-    def has_live_stripe_subscription(self) -> bool:
-        return (
-            self.subscription.source == Subscription.Source.STRIPE
-            and bool(self.subscription.stripe_subscription_id)
-            and self.subscription.status != Subscription.Status.CANCELED
-        )
-
-
-def billing_page_get(*, account: Account) -> BillingPage:
-    subscription = Subscription.objects.select_related("plan").filter(account=account).first()
-    if subscription is None:
-        subscription = Subscription(account=account, plan=plan_get(code=FREE_PLAN_CODE))
-    return BillingPage(subscription=subscription, configured=stripe_gateway.stripe_is_configured())
-
-
-def plan_price_id(*, plan: Plan) -> str:
-    return settings.STRIPE_PRICE_IDS.get(plan.code, "")
 
 
 # --- Starting Checkout and the portal -----------------------------------------------------------

@@ -12,11 +12,15 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.services import user_personal_account_ensure
-from billing.selectors import account_billing_summary, plan_get, plan_list_public
+from billing.selectors import (
+    account_billing_summary,
+    billing_page_get,
+    plan_get,
+    plan_list_public,
+)
 from billing.stripe_gateway import stripe_is_configured
 from billing.stripe_sync import (
     WebhookRejected,
-    billing_page_get,
     checkout_session_start,
     portal_session_start,
     stripe_event_process,
