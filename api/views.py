@@ -6,13 +6,13 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from accounts.selectors import account_owner
+from api.base import ApiView
 from billing.selectors import ALLOWED_IMAGE_FORMATS, account_billing_summary
 
 
-class AccountApi(APIView):
+class AccountApi(ApiView):
     """GET /v1/account: who is calling, their plan, credits and limits."""
 
     class OutputSerializer(serializers.Serializer):

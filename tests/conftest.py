@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 from accounts.models import Account, User
 from accounts.selectors import account_owner
 from accounts.services import api_key_issue, user_create, user_personal_account_ensure
+from billing import ratelimit
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
@@ -28,7 +29,10 @@ def require_service(env_var: str, why: str) -> str:
 
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> None:
+    """No state carries over between tests: the cache (with Redis, the whole test database,
+    rate-limit windows included) and the in-process rate-limit windows."""
     cache.clear()
+    ratelimit._local_logs.clear()
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api.base import ApiView
 from config.urls import handler400, handler404, handler500  # noqa: F401 (Django reads them here)
 from config.urls import urlpatterns as project_urlpatterns
 
@@ -34,7 +35,17 @@ class ThrottledApi(APIView):
         raise exceptions.Throttled(wait=7)
 
 
+class BillableEchoApi(ApiView):
+    """Stands in for the image operations until they exist: a billable POST."""
+
+    billable = True
+
+    def post(self, request: Request) -> Response:
+        return Response({"received": request.data})
+
+
 urlpatterns = [
+    path("v1/_test/billable", BillableEchoApi.as_view()),
     path("v1/_test/echo", EchoApi.as_view()),
     path("v1/_test/crash", CrashApi.as_view()),
     path("v1/_test/throttled", ThrottledApi.as_view()),
