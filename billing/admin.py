@@ -1,9 +1,29 @@
-"""Staff views of plans, subscriptions and the (read-only) credit ledger."""
+"""Staff views of plans, subscriptions, the read-only ledger and the audit trail; money actions."""
 
-from django.contrib import admin
-from django.http import HttpRequest
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.utils.translation import gettext_lazy as _
 
-from billing.models import CreditLedgerEntry, Plan, Subscription
+from accounts.admin import AccountAdmin
+from accounts.models import Account
+from billing.models import CreditLedgerEntry, Plan, StaffMoneyAction, Subscription
+from billing.services import credits_grant_by_staff, subscription_set_plan
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records of money are written by services only; staff read them."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
 
 
 @admin.register(Plan)
@@ -24,20 +44,27 @@ class PlanAdmin(admin.ModelAdmin):
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(admin.ModelAdmin):
-    list_display = ["account", "plan", "status", "current_period_end", "last_renewed_at"]
-    list_filter = ["plan", "status"]
-    search_fields = ["account__name", "account__memberships__user__email"]
-    autocomplete_fields = ["account"]
+class SubscriptionAdmin(ReadOnlyAdmin):
+    """Changed by Stripe or by the account action "Set plan…", which records a reason."""
+
+    list_display = ["account", "plan", "status", "source", "current_period_end", "last_renewed_at"]
+    list_filter = ["plan", "status", "source", "cancel_at_period_end"]
+    search_fields = [
+        "account__name",
+        "account__memberships__user__email",
+        "stripe_customer_id",
+        "stripe_subscription_id",
+    ]
 
 
 @admin.register(CreditLedgerEntry)
-class CreditLedgerEntryAdmin(admin.ModelAdmin):
+class CreditLedgerEntryAdmin(ReadOnlyAdmin):
     list_display = [
         "created_at",
         "account",
         "kind",
         "amount",
+        "usage",
         "balance_after",
         "reference",
         "actor",
@@ -45,11 +72,79 @@ class CreditLedgerEntryAdmin(admin.ModelAdmin):
     list_filter = ["kind", "created_at"]
     search_fields = ["account__name", "idempotency_key", "reference", "note"]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
 
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
+@admin.register(StaffMoneyAction)
+class StaffMoneyActionAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "actor", "account", "action", "amount", "reason"]
+    list_filter = ["action", "created_at"]
+    search_fields = ["account__name", "actor__email", "reason"]
 
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
+
+class GrantCreditsForm(forms.Form):
+    amount = forms.IntegerField(label=_("Credits to add"), min_value=1, max_value=1_000_000)
+    reason = forms.CharField(label=_("Reason"), max_length=500)
+
+
+class SetPlanForm(forms.Form):
+    plan = forms.ModelChoiceField(label=_("Plan"), queryset=Plan.objects.all())
+    reason = forms.CharField(label=_("Reason"), max_length=500)
+
+
+admin.site.unregister(Account)
+
+
+@admin.register(Account)
+class BillingAccountAdmin(AccountAdmin):
+    """The accounts admin plus the two staff actions on money, each asking for a reason."""
+
+    actions = ["grant_credits", "set_plan"]
+
+    @admin.action(description=_("Grant credits…"))
+    def grant_credits(
+        self, request: HttpRequest, queryset: QuerySet[Account]
+    ) -> HttpResponse | None:
+        form = GrantCreditsForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            for account in queryset:
+                credits_grant_by_staff(
+                    account=account,
+                    amount=form.cleaned_data["amount"],
+                    reason=form.cleaned_data["reason"],
+                    actor=request.user,
+                )
+            self.message_user(request, _("Credits granted."), messages.SUCCESS)
+            return None
+        return self._action_form(request, queryset, form, _("Grant credits"), "grant_credits")
+
+    @admin.action(description=_("Set plan…"))
+    def set_plan(self, request: HttpRequest, queryset: QuerySet[Account]) -> HttpResponse | None:
+        form = SetPlanForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            for account in queryset:
+                subscription_set_plan(
+                    account=account,
+                    plan=form.cleaned_data["plan"],
+                    actor=request.user,
+                    reason=form.cleaned_data["reason"],
+                )
+            self.message_user(request, _("Plan set."), messages.SUCCESS)
+            return None
+        return self._action_form(request, queryset, form, _("Set plan"), "set_plan")
+
+    def _action_form(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[Account],
+        form: forms.Form,
+        title: str,
+        action: str,
+    ) -> TemplateResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "form": form,
+            "accounts": queryset,
+            "action": action,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/billing/account_action.html", context)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from uuid import uuid4
 
 from dateutil.relativedelta import relativedelta
 from django.db import IntegrityError, transaction
@@ -44,6 +45,25 @@ def credits_grant(
         note=note,
         reference=reference,
         actor=actor,
+    )
+
+
+@transaction.atomic
+def credits_grant_by_staff(*, account: Account, amount: int, reason: str, actor: User) -> None:
+    """A staff grant: a ledger row naming the staff member, and an audit row with the reason."""
+    if not reason.strip():
+        raise ValueError("staff grants need a reason")
+    credits_grant(
+        account=account,
+        amount=amount,
+        kind=CreditLedgerEntry.Kind.GRANT,
+        idempotency_key=f"staff-grant:{uuid4().hex}",
+        note=reason,
+        reference=f"staff:{actor.pk}",
+        actor=actor,
+    )
+    StaffMoneyAction.objects.create(
+        actor=actor, account=account, action="grant credits", amount=amount, reason=reason
     )
 
 

@@ -17,6 +17,7 @@ CHANGELISTS = [
     "billing_plan",
     "billing_subscription",
     "billing_creditledgerentry",
+    "billing_staffmoneyaction",
 ]
 
 
