@@ -25,6 +25,10 @@ class AccountApi(ApiView):
             balance = serializers.IntegerField()
             used_this_month = serializers.IntegerField()
             last_renewed = serializers.DateTimeField(allow_null=True)
+            unlimited = serializers.BooleanField(
+                help_text="True on plans without a credit limit (Max): nothing is debited, "
+                "`balance` is not a limit and `used_this_month` still counts usage."
+            )
 
         class UsageLimitsSerializer(serializers.Serializer):
             max_images_per_request = serializers.IntegerField()
@@ -54,6 +58,7 @@ class AccountApi(ApiView):
                 "balance": summary.balance,
                 "used_this_month": summary.used_this_month,
                 "last_renewed": summary.last_renewed,
+                "unlimited": summary.plan.is_unlimited,
             },
             "usage_limits": {
                 "max_images_per_request": summary.plan.max_batch_images,

@@ -117,6 +117,11 @@ def account_plan(*, account: Account) -> Plan:
     return plan or plan_get(code=FREE_PLAN_CODE)
 
 
+def account_upload_limit_bytes(*, account: Account) -> int:
+    """The largest input file the account's plan accepts; imaging answers 413 above it."""
+    return account_plan(account=account).max_file_size_mb * 1024 * 1024
+
+
 def account_billing_summary(*, account: Account) -> BillingSummary:
     subscription = subscription_get(account=account)
     period_start = subscription.last_renewed_at or _month_start()

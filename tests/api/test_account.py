@@ -17,7 +17,8 @@ def test_shape_is_the_reference_shape(authed_client: APIClient) -> None:
     body = authed_client.get("/v1/account").json()
     assert set(body) == {"user_id", "email", "subscription", "credits", "usage_limits"}
     assert set(body["subscription"]) == {"plan", "status", "expires_at"}
-    assert set(body["credits"]) == {"balance", "used_this_month", "last_renewed"}
+    # The reference's three fields, plus `unlimited` (how the Max plan is shown).
+    assert set(body["credits"]) == {"balance", "used_this_month", "last_renewed", "unlimited"}
     assert set(body["usage_limits"]) == {
         "max_images_per_request",
         "max_file_size_mb",
@@ -56,6 +57,7 @@ def test_limits_follow_the_plan(
     assert body["subscription"]["plan"] == plan
     assert body["usage_limits"]["max_images_per_request"] == max_images
     assert body["usage_limits"]["max_file_size_mb"] == max_mb
+    assert body["credits"]["unlimited"] is (plan == "max")
 
 
 def test_each_key_sees_only_its_own_account(
@@ -70,3 +72,11 @@ def test_each_key_sees_only_its_own_account(
     assert (body_a["email"], body_a["credits"]["balance"]) == ("a@example.com", 11)
     assert (body_b["email"], body_b["credits"]["balance"]) == ("b@example.com", 22)
     assert Account.objects.count() == 2
+
+
+def test_charges_show_as_usage(authed_client: APIClient, account: Account) -> None:
+    from billing.services import credits_charge
+
+    credits_charge(account=account, cost=5, idempotency_key="task_x")
+    credits = authed_client.get("/v1/account").json()["credits"]
+    assert (credits["balance"], credits["used_this_month"], credits["unlimited"]) == (45, 5, False)

@@ -105,3 +105,11 @@ def test_idempotency_keys_are_per_account(account: Account, make_user) -> None:
     credits_charge(account=account, cost=5, idempotency_key="task_same")
     credits_charge(account=other, cost=5, idempotency_key="task_same")
     assert balance(account) == balance(other) == 45
+
+
+def test_upload_limits_follow_the_plan(account: Account) -> None:
+    from billing.selectors import account_upload_limit_bytes
+
+    assert account_upload_limit_bytes(account=account) == 5 * 1024 * 1024
+    subscription_set_plan(account=account, plan=plan_get(code="max"))
+    assert account_upload_limit_bytes(account=account) == 20 * 1024 * 1024
