@@ -47,6 +47,7 @@ messages: install
 
 bench: install
 	$(BIN)/python bench/auth.py
+	$(BIN)/python bench/credits.py
 
 clean:
 	rm -rf var .pytest_cache .ruff_cache
