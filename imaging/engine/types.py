@@ -1,0 +1,92 @@
+"""Typed requests and results of the engine's operations (the contract with imaging.tasks)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from PIL import Image
+
+# Progress in percent (0-100), reported from real per-step progress.
+ProgressCallback = Callable[[int], None]
+# Polled between steps; True stops the operation with OperationCancelled.
+CancelCheck = Callable[[], bool]
+
+
+class OperationCancelled(Exception):
+    """The caller asked to stop; no result."""
+
+
+class OperationFailed(Exception):
+    """The operation could not produce a result; the message is safe to show to the client."""
+
+
+@dataclass(frozen=True)
+class TextToImageRequest:
+    prompt: str
+    width: int = 512
+    height: int = 512
+    style: Literal["realistic", "anime", "artistic"] = "realistic"
+    quality: Literal["standard", "high"] = "standard"
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class ImageEditRequest:
+    prompt: str
+    image: Image.Image
+    strength: float = 0.8
+    preserve_scene: bool = False
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class RemoveBackgroundRequest:
+    image: Image.Image
+    return_mask: bool = False
+    edge_smooth: bool = True
+
+
+@dataclass(frozen=True)
+class StyleTransferRequest:
+    content: Image.Image
+    style: Image.Image
+    strength: float = 0.8
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class EnhanceRequest:
+    image: Image.Image
+    enhancement_type: Literal["upscale", "denoise", "color"] = "upscale"
+    upscale_factor: Literal[2, 4] = 2
+
+
+@dataclass(frozen=True)
+class BatchEditRequest:
+    prompt: str
+    images: tuple[Image.Image, ...]
+    preserve_character: bool = True
+    style_consistency: bool = True
+    seed: int | None = None
+
+
+EngineRequest = (
+    TextToImageRequest
+    | ImageEditRequest
+    | RemoveBackgroundRequest
+    | StyleTransferRequest
+    | EnhanceRequest
+    | BatchEditRequest
+)
+
+
+@dataclass
+class EngineResult:
+    images: list[Image.Image]
+    description: str  # in the prompt's language (Chinese prompt -> Chinese description)
+    mask: Image.Image | None = None
+    seed: int | None = None
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per phase
+    demo: bool = False  # produced by the tiny random-weight demo models
