@@ -191,8 +191,23 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
+# Result links expire; on S3 they are presigned (results are never public).
+RESULT_URL_TTL_SECONDS = env.int("RESULT_URL_TTL_SECONDS", default=86400)
+AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME", default="")
+if AWS_STORAGE_BUCKET_NAME:
+    _default_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "querystring_auth": True,
+            "querystring_expire": RESULT_URL_TTL_SECONDS,
+            "file_overwrite": False,
+            "default_acl": None,
+        },
+    }
+else:
+    _default_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": _default_storage,
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
@@ -256,7 +271,6 @@ else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "socket_timeout": REDIS_SOCKET_TIMEOUT,
         "socket_connect_timeout": REDIS_SOCKET_TIMEOUT,
-        "visibility_timeout": 3600,
     }
 CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_SOCKET_TIMEOUT
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -269,7 +283,32 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
     "billing-renewals": {"task": "billing.renewals", "schedule": 3600.0},
+    "imaging-reap": {"task": "imaging.reap", "schedule": 300.0},
 }
+# Diffusion work goes to GPU workers, the light operations to CPU workers (see imaging.services).
+CELERY_TASK_DEFAULT_QUEUE = "cpu"
+IMAGING_SOFT_TIME_LIMIT = env.int("IMAGING_SOFT_TIME_LIMIT", default=540)
+IMAGING_HARD_TIME_LIMIT = env.int("IMAGING_HARD_TIME_LIMIT", default=600)
+IMAGING_MAX_ATTEMPTS = 3
+# Diffusion models by id or local path per operation; empty means the tiny demo models, built
+# once into IMAGING_MODEL_CACHE_DIR (labelled as demo output). See README for production ids.
+IMAGING_DIFFUSION_MODELS = {
+    "text_to_image": env.str("IMAGING_MODEL_TEXT_TO_IMAGE", default=""),
+    "image_edit": env.str("IMAGING_MODEL_IMAGE_EDIT", default=""),
+}
+IMAGING_MODEL_CACHE_DIR = Path(env.str("IMAGING_MODEL_CACHE_DIR", default=str(VAR_DIR / "models")))
+# A message not acknowledged within this time is redelivered: keep it well above the hard limit
+# or long jobs would run twice.
+CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] = 2 * IMAGING_HARD_TIME_LIMIT + 60
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# A broker that is down must not hold a request for long: a few quick retries, then 503.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
+CELERY_WORKER_MAX_TASKS_PER_CHILD = env.int("CELERY_WORKER_MAX_TASKS_PER_CHILD", default=200)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # --- Logging --------------------------------------------------------------------------------------

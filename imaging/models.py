@@ -1,0 +1,95 @@
+"""Tasks (one operation on one input) and the batches that group them."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import random_base62
+from accounts.scoping import TenantOwnedModel
+from billing.costs import Operation
+
+
+def new_task_public_id() -> str:
+    return f"task_{random_base62(20)}"
+
+
+def new_batch_public_id() -> str:
+    return f"batch_{random_base62(20)}"
+
+
+class Batch(TenantOwnedModel):
+    public_id = models.CharField(max_length=40, unique=True, default=new_batch_public_id)
+    operation = models.CharField(max_length=32, choices=Operation.choices)
+    total_credits = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        verbose_name_plural = "batches"
+
+    def __str__(self) -> str:
+        return self.public_id
+
+
+class Task(TenantOwnedModel):
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        PROCESSING = "processing", _("Processing")
+        COMPLETED = "completed", _("Completed")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    public_id = models.CharField(max_length=40, unique=True, default=new_task_public_id)
+    batch = models.ForeignKey(
+        Batch, null=True, blank=True, on_delete=models.CASCADE, related_name="tasks"
+    )
+    batch_index = models.PositiveSmallIntegerField(default=0)
+    operation = models.CharField(max_length=32, choices=Operation.choices)
+    params = models.JSONField(default=dict, blank=True)
+    # Storage names of the normalized inputs the worker reads (never a client URL).
+    input_files = models.JSONField(default=list, blank=True)
+    queue = models.CharField(max_length=16)
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
+    progress = models.PositiveSmallIntegerField(default=0)
+    result_files = models.JSONField(default=list, blank=True)
+    mask_file = models.CharField(max_length=300, blank=True)
+    description = models.TextField(blank=True)
+    seed = models.BigIntegerField(null=True, blank=True)
+    demo = models.BooleanField(default=False)
+    error_code = models.CharField(max_length=32, blank=True)
+    error_message = models.CharField(max_length=500, blank=True)
+    credits = models.PositiveIntegerField(default=0)
+    charge = models.ForeignKey(
+        "billing.CreditLedgerEntry",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    timings = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        indexes = [models.Index(fields=["account", "status"])]
+        constraints = [
+            models.CheckConstraint(condition=Q(progress__lte=100), name="task_progress_0_100")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} {self.operation} {self.status}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in {self.Status.COMPLETED, self.Status.FAILED, self.Status.CANCELLED}
+
+    @property
+    def processing_time(self) -> float | None:
+        if self.started_at and self.completed_at:
+            return round((self.completed_at - self.started_at).total_seconds(), 2)
+        return None

@@ -1,0 +1,134 @@
+"""Runs one task's operation on the worker: inputs from storage, the engine, results to storage."""
+
+from __future__ import annotations
+
+import time
+from functools import cache
+
+from django.conf import settings
+
+from billing.costs import Operation
+from imaging.engine import types as engine
+from imaging.models import Task
+from imaging.services import task_complete, task_is_cancelled, task_progress
+from imaging.storage import image_open, image_save
+
+
+def task_execute(*, task_id: int) -> None:
+    """Everything between a claimed task and a completed one; raises on failure."""
+    task = Task.unscoped_objects.get(pk=task_id)
+    images = [image_open(name=name) for name in task.input_files]
+    last = [-1]
+
+    def on_progress(percent: int) -> None:
+        if percent != last[0]:  # one UPDATE per change, not per callback
+            last[0] = percent
+            task_progress(task_id=task_id, percent=percent)
+
+    started = time.perf_counter()
+    result = engine_run(
+        operation=Operation(task.operation),
+        params=task.params,
+        images=images,
+        on_progress=on_progress,
+        should_cancel=lambda: task_is_cancelled(task_id=task_id),
+    )
+    output_format = task.params.get("output_format", "jpeg")
+    result_files = [
+        image_save(folder="results", account_id=task.account_id, image=image, fmt=output_format)
+        for image in result.images
+    ]
+    mask_file = ""
+    if result.mask is not None:
+        mask_file = image_save(folder="results", account_id=task.account_id, image=result.mask)
+    timings = {**result.timings, "total": round(time.perf_counter() - started, 3)}
+    task_complete(
+        task_id=task_id,
+        result_files=result_files,
+        mask_file=mask_file,
+        description=result.description,
+        seed=result.seed,
+        timings=timings,
+        demo=result.demo,
+    )
+
+
+def engine_run(
+    *,
+    operation: Operation,
+    params: dict,
+    images: list,
+    on_progress: engine.ProgressCallback,
+    should_cancel: engine.CancelCheck,
+) -> engine.EngineResult:
+    """Build the engine's typed request from stored parameters and dispatch it."""
+    hooks = {"on_progress": on_progress, "should_cancel": should_cancel}
+    seed = params.get("seed")
+    match operation:
+        case Operation.REMOVE_BACKGROUND:
+            from imaging.engine.offline_background import remove_background
+
+            request = engine.RemoveBackgroundRequest(
+                image=images[0],
+                return_mask=params.get("return_mask", False),
+                edge_smooth=params.get("edge_smooth", True),
+            )
+            return remove_background(request, **hooks)
+        case Operation.ENHANCE:
+            from imaging.engine.offline_enhance import enhance
+
+            request = engine.EnhanceRequest(
+                image=images[0],
+                enhancement_type=params.get("enhancement_type", "upscale"),
+                upscale_factor=params.get("upscale_factor", 2),
+            )
+            return enhance(request, **hooks)
+    from imaging.engine import diffusion
+
+    manager = model_manager()
+    match operation:
+        case Operation.TEXT_TO_IMAGE:
+            request = engine.TextToImageRequest(
+                prompt=params["prompt"],
+                width=params.get("width", 512),
+                height=params.get("height", 512),
+                style=params.get("style", "realistic"),
+                quality=params.get("quality", "standard"),
+                seed=seed,
+            )
+            return diffusion.text_to_image(request, manager=manager, **hooks)
+        case Operation.IMAGE_EDIT:
+            request = engine.ImageEditRequest(
+                prompt=params["prompt"],
+                image=images[0],
+                strength=params.get("strength", 0.8),
+                preserve_scene=params.get("preserve_scene", False),
+                seed=seed,
+            )
+            return diffusion.image_edit(request, manager=manager, **hooks)
+        case Operation.STYLE_TRANSFER:
+            request = engine.StyleTransferRequest(
+                content=images[0], style=images[1], strength=params.get("strength", 0.8), seed=seed
+            )
+            return diffusion.style_transfer(request, manager=manager, **hooks)
+        case Operation.BATCH_EDIT:
+            # One task per image of a batch; they share the batch's seed and reference image.
+            request = engine.BatchEditRequest(
+                prompt=params["prompt"],
+                images=tuple(images),
+                preserve_character=params.get("preserve_character", True),
+                style_consistency=params.get("style_consistency", True),
+                seed=seed,
+            )
+            return diffusion.batch_edit(request, manager=manager, **hooks)
+    raise engine.OperationFailed(f"unknown operation {operation}")
+
+
+@cache
+def model_manager():
+    """One resident model manager per worker process."""
+    from imaging.engine import diffusion
+
+    return diffusion.model_manager_from_settings(
+        models=settings.IMAGING_DIFFUSION_MODELS, cache_dir=settings.IMAGING_MODEL_CACHE_DIR
+    )

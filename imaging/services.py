@@ -1,0 +1,253 @@
+"""Task lifecycle: submit (charge, store inputs, enqueue), claim, progress, finish, fail, cancel."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from kombu.exceptions import OperationalError as BrokerError
+from PIL import Image
+
+from accounts.models import Account
+from billing.costs import Operation, operation_cost
+from billing.models import CreditLedgerEntry
+from billing.selectors import account_plan
+from billing.services import credits_charge, credits_refund
+from config.errors import ApplicationError, NotFound, TemporaryUnavailable
+from imaging.models import Batch, Task
+from imaging.storage import image_save
+
+logger = logging.getLogger(__name__)
+
+GPU_OPERATIONS = frozenset(
+    {Operation.TEXT_TO_IMAGE, Operation.IMAGE_EDIT, Operation.STYLE_TRANSFER, Operation.BATCH_EDIT}
+)
+
+
+def operation_queue(operation: Operation) -> str:
+    return "gpu" if operation in GPU_OPERATIONS else "cpu"
+
+
+@dataclass(frozen=True)
+class TaskInput:
+    """One task's share of a request: its parameters and decoded input images."""
+
+    params: dict
+    images: tuple[Image.Image, ...] = ()
+
+
+def task_submit(*, account: Account, operation: Operation, task_input: TaskInput) -> Task:
+    """Charge, store the inputs, create the task and enqueue it once the transaction commits."""
+    return tasks_submit(account=account, operation=operation, inputs=[task_input])[0]
+
+
+def tasks_submit(*, account: Account, operation: Operation, inputs: list[TaskInput]) -> list[Task]:
+    """Several tasks charged all-or-nothing (a batch); InsufficientCredits leaves nothing behind."""
+    names = [
+        [image_save(folder="inputs", account_id=account.pk, image=image) for image in item.images]
+        for item in inputs
+    ]
+    try:
+        tasks = _tasks_create(account=account, operation=operation, inputs=inputs, names=names)
+    except Exception:
+        # Not charged, nothing created: the stored inputs have no task to belong to.
+        for name in (n for files in names for n in files):
+            default_storage.delete(name)
+        raise
+    for task in tasks:
+        _enqueue(task)
+    return tasks
+
+
+def _tasks_create(
+    *, account: Account, operation: Operation, inputs: list[TaskInput], names: list[list[str]]
+) -> list[Task]:
+    batch = len(inputs) > 1 or operation == Operation.BATCH_EDIT
+    with transaction.atomic():
+        group = None
+        if batch:
+            group = Batch.objects.create(
+                account=account,
+                operation=operation,
+                total_credits=operation_cost(operation, images=len(inputs)),
+            )
+        tasks = []
+        for index, (item, files) in enumerate(zip(inputs, names, strict=True)):
+            task = Task.objects.create(
+                account=account,
+                operation=operation,
+                params=item.params,
+                input_files=files,
+                queue=operation_queue(operation),
+                batch=group,
+                batch_index=index,
+                credits=operation_cost(operation),
+            )
+            task.charge = credits_charge(
+                account=account,
+                cost=task.credits,
+                idempotency_key=f"charge:{task.public_id}",
+                reference=task.public_id,
+            )
+            task.save(update_fields=["charge"])
+            tasks.append(task)
+    return tasks
+
+
+def _enqueue(task: Task) -> None:
+    from imaging.tasks import task_run  # the Celery task module imports this one
+
+    try:
+        task_run.apply_async(args=[task.pk], queue=task.queue)
+    except (BrokerError, OSError) as error:
+        logger.exception("could not enqueue %s", task.public_id)
+        task_fail(
+            task_id=task.pk,
+            error=TemporaryUnavailable(_("The processing queue is unreachable; retry shortly.")),
+        )
+        raise TemporaryUnavailable(
+            _("The processing queue is unreachable; retry shortly."), headers={"Retry-After": "5"}
+        ) from error
+
+
+class ClaimResult:
+    CLAIMED = "claimed"
+    BUSY = "busy"  # the account already runs its plan's number of tasks: try again shortly
+    GONE = "gone"  # finished, cancelled, running elsewhere, or out of attempts
+
+
+def task_claim(*, task_id: int) -> str:
+    """Move a task from pending to processing, once, within the account's concurrency cap.
+
+    The account row lock orders concurrent claims of one account; nothing slow runs under it.
+    A task stuck in processing longer than the hard time limit (its worker died) is claimable
+    again, up to IMAGING_MAX_ATTEMPTS.
+    """
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.IMAGING_HARD_TIME_LIMIT + 30)
+    with transaction.atomic():
+        task = Task.unscoped_objects.select_related("account").filter(pk=task_id).first()
+        if task is None:
+            return ClaimResult.GONE
+        Account.objects.select_for_update().filter(pk=task.account_id).first()
+        task.refresh_from_db()
+        claimable = task.status == Task.Status.PENDING or (
+            task.status == Task.Status.PROCESSING and task.started_at and task.started_at < stale
+        )
+        if not claimable:
+            return ClaimResult.GONE
+        if task.attempts >= settings.IMAGING_MAX_ATTEMPTS:
+            claimable = False
+        else:
+            running = (
+                Task.objects.for_account(task.account)
+                .filter(status=Task.Status.PROCESSING, started_at__gte=stale)
+                .exclude(pk=task.pk)
+                .count()
+            )
+            if running >= account_plan(account=task.account).max_concurrent_tasks:
+                return ClaimResult.BUSY
+            Task.objects.for_account(task.account).filter(pk=task.pk).update(
+                status=Task.Status.PROCESSING, started_at=now, attempts=task.attempts + 1
+            )
+    if not claimable:
+        task_fail(task_id=task.pk, error=ApplicationError(_("The task failed repeatedly.")))
+        return ClaimResult.GONE
+    return ClaimResult.CLAIMED
+
+
+def task_progress(*, task_id: int, percent: int) -> None:
+    Task.unscoped_objects.filter(pk=task_id, status=Task.Status.PROCESSING).update(
+        progress=max(0, min(int(percent), 99))
+    )
+
+
+def task_is_cancelled(*, task_id: int) -> bool:
+    return Task.unscoped_objects.filter(pk=task_id, status=Task.Status.CANCELLED).exists()
+
+
+def task_complete(
+    *,
+    task_id: int,
+    result_files: list[str],
+    mask_file: str = "",
+    description: str,
+    seed: int | None,
+    timings: dict[str, float],
+    demo: bool,
+) -> None:
+    Task.unscoped_objects.filter(pk=task_id, status=Task.Status.PROCESSING).update(
+        status=Task.Status.COMPLETED,
+        progress=100,
+        result_files=result_files,
+        mask_file=mask_file,
+        description=description,
+        seed=seed,
+        timings=timings,
+        demo=demo,
+        completed_at=timezone.now(),
+    )
+
+
+def task_fail(*, task_id: int, error: ApplicationError) -> None:
+    """Mark a task failed and give its credits back (once, whoever calls)."""
+    with transaction.atomic():
+        updated = Task.unscoped_objects.filter(
+            pk=task_id, status__in=[Task.Status.PENDING, Task.Status.PROCESSING]
+        ).update(
+            status=Task.Status.FAILED,
+            error_code=error.code,
+            error_message=str(error.details or error.message)[:500],
+            completed_at=timezone.now(),
+        )
+        if updated:
+            _refund(task_id=task_id, note=f"task failed: {error.code}")
+
+
+def task_cancel(*, account: Account, public_id: str) -> Task:
+    """Cancel a pending task and refund it; a running or finished one cannot be cancelled."""
+    task = Task.objects.for_account(account).filter(public_id=public_id).first()
+    if task is None:
+        raise NotFound(_("No such task"))
+    with transaction.atomic():
+        cancelled = (
+            Task.objects.for_account(account)
+            .filter(pk=task.pk, status=Task.Status.PENDING)
+            .update(status=Task.Status.CANCELLED, completed_at=timezone.now())
+        )
+        if cancelled:
+            _refund(task_id=task.pk, note="task cancelled")
+    task.refresh_from_db()
+    return task
+
+
+def _refund(*, task_id: int, note: str) -> None:
+    charge_id = Task.unscoped_objects.values_list("charge_id", flat=True).get(pk=task_id)
+    if charge_id is not None:
+        credits_refund(charge=CreditLedgerEntry.unscoped_objects.get(pk=charge_id), note=note)
+
+
+def tasks_reap(*, now: timezone.datetime | None = None) -> int:
+    """Fail (and refund) tasks whose worker vanished and whose attempts are used up, and tasks
+    pending far longer than any queue should hold them. Run by beat; returns how many."""
+    now = now or timezone.now()
+    stale = now - timedelta(seconds=settings.IMAGING_HARD_TIME_LIMIT * 2)
+    stuck = Task.unscoped_objects.filter(
+        status__in=[Task.Status.PENDING, Task.Status.PROCESSING],
+        created_at__lt=now - timedelta(hours=6),
+    ) | Task.unscoped_objects.filter(
+        status=Task.Status.PROCESSING,
+        started_at__lt=stale,
+        attempts__gte=settings.IMAGING_MAX_ATTEMPTS,
+    )
+    count = 0
+    for task_id in stuck.values_list("pk", flat=True):
+        task_fail(task_id=task_id, error=ApplicationError(_("The task did not finish in time.")))
+        count += 1
+    return count

@@ -1,0 +1,54 @@
+"""Celery tasks of imaging: they take ids and call services (the worker side of a task)."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.utils.translation import gettext as _
+
+from config.errors import ProcessingError
+from imaging.engine.types import OperationCancelled, OperationFailed
+from imaging.runner import task_execute
+from imaging.services import ClaimResult, task_claim, task_fail, tasks_reap
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(
+    bind=True,
+    name="imaging.run",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=settings.IMAGING_SOFT_TIME_LIMIT,
+    time_limit=settings.IMAGING_HARD_TIME_LIMIT,
+    max_retries=None,
+)
+def task_run(self, task_id: int) -> str:
+    claim = task_claim(task_id=task_id)
+    if claim == ClaimResult.BUSY:
+        # The account runs its plan's share of workers already: wait, without using an attempt.
+        raise self.retry(countdown=2)
+    if claim == ClaimResult.GONE:
+        return claim
+    try:
+        task_execute(task_id=task_id)
+    except OperationCancelled:
+        return "cancelled"
+    except SoftTimeLimitExceeded:
+        task_fail(task_id=task_id, error=ProcessingError(_("The operation took too long.")))
+    except OperationFailed as error:
+        task_fail(task_id=task_id, error=ProcessingError(str(error)))
+    except Exception:
+        # Anything else is our bug or a bad input the engine did not expect: log it, fail the
+        # task with a refund, and keep the worker alive.
+        logger.exception("task %s crashed", task_id)
+        task_fail(task_id=task_id, error=ProcessingError(_("Image processing failed.")))
+    return "done"
+
+
+@shared_task(name="imaging.reap")
+def imaging_reap() -> int:
+    return tasks_reap()

@@ -1,0 +1,165 @@
+"""Task lifecycle: charged at submit, claimed once within the plan's concurrency, refunded on
+failure or cancellation, never lost."""
+
+import time
+from datetime import timedelta
+
+import pytest
+from django.core.files.storage import default_storage
+from django.utils import timezone
+from PIL import Image
+
+from accounts.models import Account
+from accounts.services import user_personal_account_ensure
+from billing.costs import Operation
+from billing.models import CreditLedgerEntry
+from billing.selectors import account_billing_summary, plan_get
+from billing.services import credits_set_balance, subscription_set_plan
+from config.celery import app as celery_app
+from config.errors import InsufficientCredits, NotFound, ProcessingError, TemporaryUnavailable
+from imaging.models import Task
+from imaging.services import (
+    ClaimResult,
+    TaskInput,
+    task_cancel,
+    task_claim,
+    task_fail,
+    task_submit,
+    tasks_reap,
+    tasks_submit,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def picture() -> Image.Image:
+    return Image.new("RGB", (32, 24), (200, 120, 40))
+
+
+def balance(account: Account) -> int:
+    return account_billing_summary(account=account).balance
+
+
+def submit(account: Account, operation=Operation.ENHANCE) -> Task:
+    return task_submit(
+        account=account, operation=operation, task_input=TaskInput(params={}, images=(picture(),))
+    )
+
+
+def test_submit_charges_stores_the_input_and_queues_by_operation(account: Account) -> None:
+    task = submit(account)
+    assert task.status == Task.Status.PENDING and task.public_id.startswith("task_")
+    assert (task.queue, task.credits, balance(account)) == ("cpu", 4, 46)
+    assert task.charge.reference == task.public_id
+    assert default_storage.exists(task.input_files[0])
+    assert submit(account, Operation.TEXT_TO_IMAGE).queue == "gpu"
+
+
+def test_short_credits_leave_no_task_and_no_file(account: Account) -> None:
+    credits_set_balance(account=account, balance=3, kind="adjustment", idempotency_key="low")
+    folder = f"inputs/{account.pk}"
+    before = set(default_storage.listdir(folder)[1]) if default_storage.exists(folder) else set()
+    with pytest.raises(InsufficientCredits):
+        submit(account)
+    assert not Task.objects.for_account(account).exists()
+    assert set(default_storage.listdir(folder)[1]) == before
+
+
+def test_a_batch_is_charged_all_or_nothing(account: Account) -> None:
+    inputs = [TaskInput(params={"prompt": "x"}, images=(picture(),)) for _ in range(3)]
+    tasks = tasks_submit(account=account, operation=Operation.BATCH_EDIT, inputs=inputs)
+    assert len({t.batch_id for t in tasks}) == 1 and tasks[0].batch.total_credits == 15
+    assert balance(account) == 35
+    with pytest.raises(InsufficientCredits):
+        tasks_submit(account=account, operation=Operation.BATCH_EDIT, inputs=inputs * 3)
+    assert balance(account) == 35 and Task.objects.for_account(account).count() == 3
+
+
+def test_a_task_is_claimed_once(account: Account) -> None:
+    task = submit(account)
+    assert task_claim(task_id=task.pk) == ClaimResult.CLAIMED
+    assert task_claim(task_id=task.pk) == ClaimResult.GONE  # a redelivered message
+    task.refresh_from_db()
+    assert (task.status, task.attempts) == (Task.Status.PROCESSING, 1)
+
+
+def test_claims_respect_the_plans_concurrency(account: Account) -> None:
+    first, second = submit(account), submit(account)  # the free plan runs one at a time
+    assert task_claim(task_id=first.pk) == ClaimResult.CLAIMED
+    assert task_claim(task_id=second.pk) == ClaimResult.BUSY
+    subscription_set_plan(account=account, plan=plan_get(code="pro"))
+    assert task_claim(task_id=second.pk) == ClaimResult.CLAIMED
+
+
+def test_a_task_whose_worker_died_is_claimed_again_then_given_up(account: Account) -> None:
+    task = submit(account)
+    long_ago = timezone.now() - timedelta(hours=1)
+    for _attempt in range(3):
+        assert task_claim(task_id=task.pk) == ClaimResult.CLAIMED
+        Task.objects.for_account(account).filter(pk=task.pk).update(started_at=long_ago)
+    assert task_claim(task_id=task.pk) == ClaimResult.GONE
+    task.refresh_from_db()
+    assert (task.status, task.attempts, balance(account)) == (Task.Status.FAILED, 3, 50)
+
+
+def test_failure_refunds_once(account: Account) -> None:
+    task = submit(account)
+    task_fail(task_id=task.pk, error=ProcessingError("model exploded"))
+    task_fail(task_id=task.pk, error=ProcessingError("again"))
+    task.refresh_from_db()
+    assert (task.status, task.error_code, task.error_message) == (
+        "failed",
+        "PROCESSING_ERROR",
+        "model exploded",
+    )
+    refunds = CreditLedgerEntry.objects.for_account(account).filter(kind="refund")
+    assert refunds.count() == 1 and balance(account) == 50
+
+
+def test_cancel_refunds_pending_tasks_only(account: Account) -> None:
+    pending, running = submit(account), submit(account)
+    subscription_set_plan(account=account, plan=plan_get(code="pro"))
+    task_claim(task_id=running.pk)
+    before = balance(account)
+    assert task_cancel(account=account, public_id=pending.public_id).status == "cancelled"
+    assert task_cancel(account=account, public_id=running.public_id).status == "processing"
+    assert balance(account) == before + 4
+
+
+def test_nobody_cancels_another_accounts_task(account: Account, make_user) -> None:
+    other = user_personal_account_ensure(user=make_user())
+    task = submit(other)
+    with pytest.raises(NotFound):
+        task_cancel(account=account, public_id=task.public_id)
+
+
+def point_broker_at(url: str) -> None:
+    """Send this process's publishes to `url` (drops the cached connection pools)."""
+    celery_app.conf.broker_url = url
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+
+
+def test_an_unreachable_broker_fails_fast_and_refunds(account: Account) -> None:
+    original = celery_app.conf.broker_url
+    point_broker_at("redis://127.0.0.1:1/0")  # nothing listens on port 1
+    started = time.monotonic()
+    try:
+        with pytest.raises(TemporaryUnavailable):
+            submit(account)
+    finally:
+        point_broker_at(original)
+    assert time.monotonic() - started < 5
+    task = Task.objects.for_account(account).get()
+    assert task.status == "failed" and task.error_code == "TEMPORARY_UNAVAILABLE"
+    assert balance(account) == 50
+
+
+def test_the_reaper_fails_abandoned_tasks(account: Account) -> None:
+    task = submit(account)
+    Task.objects.for_account(account).filter(pk=task.pk).update(
+        created_at=timezone.now() - timedelta(hours=7)
+    )
+    assert tasks_reap() == 1
+    task.refresh_from_db()
+    assert task.status == "failed" and balance(account) == 50
