@@ -116,6 +116,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                     "-A",
                     "config",
                     "worker",
+                    "--queues",
+                    "cpu,gpu,celery",
                     "--loglevel",
                     "INFO",
                     "--concurrency",
