@@ -2,10 +2,32 @@
 
 from django.urls import path
 
+from api import operations
+from api.tasks import TaskApi, TaskCancelApi
 from api.views import AccountApi
 
 app_name = "api"
 
 urlpatterns = [
     path("account", AccountApi.as_view(), name="account"),
+    path("image-edit", operations.wait_for_result(operations.ImageEditApi), name="image_edit"),
+    path(
+        "remove-background",
+        operations.wait_for_result(operations.RemoveBackgroundApi),
+        name="remove_background",
+    ),
+    path(
+        "text-to-image",
+        operations.wait_for_result(operations.TextToImageApi),
+        name="text_to_image",
+    ),
+    path(
+        "style-transfer",
+        operations.wait_for_result(operations.StyleTransferApi),
+        name="style_transfer",
+    ),
+    path("enhance", operations.wait_for_result(operations.EnhanceApi), name="enhance"),
+    path("batch-edit", operations.BatchEditApi.as_view(), name="batch_edit"),
+    path("task/<str:task_id>", TaskApi.as_view(), name="task"),
+    path("task/<str:task_id>/cancel", TaskCancelApi.as_view(), name="task_cancel"),
 ]

@@ -56,6 +56,12 @@ class MethodNotAllowed(ApplicationError):
     default_message = _("Method not allowed")
 
 
+class TaskNotCancellable(ApplicationError):
+    code = "TASK_NOT_CANCELLABLE"
+    http_status = 409
+    default_message = _("Task cannot be cancelled")
+
+
 class FileTooLarge(ApplicationError):
     code = "FILE_TOO_LARGE"
     http_status = 413

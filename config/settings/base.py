@@ -237,6 +237,9 @@ SPECTACULAR_SETTINGS = {
     "SERVE_AUTHENTICATION": [],
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
 }
+# How long a POST waits for its result before answering 202 with the task (the reference's
+# examples answer with the finished image).
+API_SYNC_WAIT_SECONDS = env.float("API_SYNC_WAIT_SECONDS", default=30.0)
 # `last_used_at` is written at most this often per key, so authentication stays read-only.
 API_KEY_LAST_USED_RESOLUTION_SECONDS = 60
 
@@ -259,12 +262,13 @@ STRIPE_PRICE_IDS = {
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or REDIS_URL or "filesystem://"
 _broker_dir = VAR_DIR / "broker"
 if CELERY_BROKER_URL == "filesystem://":
-    for _sub in ("queue", "processed"):
+    for _sub in ("queue", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
 else:

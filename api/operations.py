@@ -1,0 +1,297 @@
+"""POST /v1/<operation>: validate, load the images safely, charge and submit, then answer.
+
+The DRF view does the synchronous part and answers 202 with the task; `wait_for_result` wraps it
+in an async view that waits for the result without holding a thread, and answers 200 in the
+reference's shape when the task finishes in time (else the 202 stands).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any, ClassVar
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from api.base import ApiView
+from billing.costs import Operation, operation_cost
+from billing.selectors import account_plan, account_upload_limit_bytes
+from imaging.models import Task
+from imaging.selectors import task_image_url, task_mask_url
+from imaging.services import TaskInput, tasks_submit
+
+OUTPUT_FORMATS = ["jpeg", "png"]
+SEED_MAX = 2**32 - 1
+
+
+class ImageSourceField(serializers.CharField):
+    """An http(s) URL or a base64 `data:image/…` URL (multipart uploads come as files)."""
+
+    def to_internal_value(self, data: Any) -> str:
+        value = super().to_internal_value(data).strip()
+        if not value.startswith(("http://", "https://", "data:image/")):
+            raise serializers.ValidationError(_("must be an http(s) URL or a data:image URL"))
+        return value
+
+
+def seed_field() -> serializers.IntegerField:
+    return serializers.IntegerField(required=False, min_value=0, max_value=SEED_MAX)
+
+
+class OperationApi(ApiView):
+    billable = True
+    operation: ClassVar[Operation]
+    # Request fields holding image sources, in the order the engine takes the images.
+    image_fields: ClassVar[tuple[str, ...]] = ("image_url",)
+
+    class InputSerializer(serializers.Serializer):
+        pass
+
+    def post(self, request: Request) -> Response:
+        account = request.user.account
+        serializer = self.InputSerializer(data=self._data_with_uploads(request))
+        serializer.is_valid(raise_exception=True)
+        params = dict(serializer.validated_data)
+        inputs = self.task_inputs(account=account, params=params)
+        tasks = tasks_submit(account=account, operation=self.operation, inputs=inputs)
+        return self.accepted(tasks)
+
+    def task_inputs(self, *, account: Any, params: dict) -> list[TaskInput]:
+        sources = [params.pop(name) for name in self.image_fields]
+        params.setdefault("seed", random.randint(0, SEED_MAX))  # noqa: S311 (not a secret)
+        images = tuple(images_load(account=account, sources=sources))
+        return [TaskInput(params=params, images=images)]
+
+    def accepted(self, tasks: list[Task]) -> Response:
+        (task,) = tasks
+        response = Response(
+            {
+                "success": True,
+                "task_id": task.public_id,
+                "status": task.status,
+                "credits_used": task.credits,
+            },
+            status=202,
+        )
+        response["Location"] = reverse("api:task", kwargs={"task_id": task.public_id})
+        response.nb_task_pk = task.pk
+        return response
+
+    def _data_with_uploads(self, request: Request) -> dict:
+        data = {key: request.data[key] for key in request.data}
+        for name in self.image_fields:
+            upload_name = name.removesuffix("_url")
+            if upload_name in request.FILES and name not in data:
+                data[name] = request.FILES[upload_name]
+        return data
+
+
+def images_load(*, account: Any, sources: list[Any]) -> list:
+    from imaging.inputs import image_load
+
+    max_bytes = account_upload_limit_bytes(account=account)
+    return [
+        image_load(source=source, max_bytes=max_bytes, max_pixels=pixel_limit(account=account))
+        for source in sources
+    ]
+
+
+def pixel_limit(*, account: Any) -> int:
+    """Decoded size cap per plan: 2 megapixels per MB of the plan's file limit."""
+    return account_plan(account=account).max_file_size_mb * 2_000_000
+
+
+class UploadOrUrl(ImageSourceField):
+    def to_internal_value(self, data: Any) -> Any:
+        if hasattr(data, "read"):
+            return data  # an uploaded file: imaging.inputs checks it like any other source
+        return super().to_internal_value(data)
+
+
+class ImageEditApi(OperationApi):
+    operation = Operation.IMAGE_EDIT
+
+    class InputSerializer(serializers.Serializer):
+        prompt = serializers.CharField(max_length=2000)
+        image_url = UploadOrUrl()
+        strength = serializers.FloatField(default=0.8, min_value=0.1, max_value=1.0)
+        preserve_scene = serializers.BooleanField(default=False)
+        output_format = serializers.ChoiceField(choices=OUTPUT_FORMATS, default="jpeg")
+        seed = seed_field()
+
+
+class RemoveBackgroundApi(OperationApi):
+    operation = Operation.REMOVE_BACKGROUND
+
+    class InputSerializer(serializers.Serializer):
+        image_url = UploadOrUrl()
+        return_mask = serializers.BooleanField(default=False)
+        edge_smooth = serializers.BooleanField(default=True)
+
+
+class TextToImageApi(OperationApi):
+    operation = Operation.TEXT_TO_IMAGE
+    image_fields = ()
+
+    class InputSerializer(serializers.Serializer):
+        prompt = serializers.CharField(max_length=2000)
+        width = serializers.IntegerField(default=512, min_value=64, max_value=2048)
+        height = serializers.IntegerField(default=512, min_value=64, max_value=2048)
+        style = serializers.ChoiceField(
+            choices=["realistic", "anime", "artistic"], default="realistic"
+        )
+        quality = serializers.ChoiceField(choices=["standard", "high"], default="standard")
+        output_format = serializers.ChoiceField(choices=OUTPUT_FORMATS, default="jpeg")
+        seed = seed_field()
+
+        def validate(self, attrs: dict) -> dict:
+            for side in ("width", "height"):
+                if attrs[side] % 8:
+                    raise serializers.ValidationError({side: _("must be a multiple of 8")})
+            return attrs
+
+
+class StyleTransferApi(OperationApi):
+    operation = Operation.STYLE_TRANSFER
+    image_fields = ("content_image_url", "style_image_url")
+
+    class InputSerializer(serializers.Serializer):
+        content_image_url = UploadOrUrl()
+        style_image_url = UploadOrUrl()
+        strength = serializers.FloatField(default=0.8, min_value=0.1, max_value=1.0)
+        output_format = serializers.ChoiceField(choices=OUTPUT_FORMATS, default="jpeg")
+        seed = seed_field()
+
+
+class EnhanceApi(OperationApi):
+    operation = Operation.ENHANCE
+
+    class InputSerializer(serializers.Serializer):
+        image_url = UploadOrUrl()
+        enhancement_type = serializers.ChoiceField(
+            choices=["upscale", "denoise", "color"], default="upscale"
+        )
+        upscale_factor = serializers.ChoiceField(choices=[2, 4], default=2)
+        output_format = serializers.ChoiceField(choices=OUTPUT_FORMATS, default="jpeg")
+
+
+class BatchEditApi(OperationApi):
+    """One task per image under a batch, charged all-or-nothing; answers at once (reference)."""
+
+    operation = Operation.BATCH_EDIT
+    image_fields = ()
+
+    class InputSerializer(serializers.Serializer):
+        prompt = serializers.CharField(max_length=2000)
+        image_urls = serializers.ListField(child=ImageSourceField(), min_length=1, max_length=20)
+        preserve_character = serializers.BooleanField(default=True)
+        style_consistency = serializers.BooleanField(default=True)
+        output_format = serializers.ChoiceField(choices=OUTPUT_FORMATS, default="jpeg")
+        seed = seed_field()
+
+    def task_inputs(self, *, account: Any, params: dict) -> list[TaskInput]:
+        sources = params.pop("image_urls")
+        limit = account_plan(account=account).max_batch_images
+        if len(sources) > limit:
+            raise serializers.ValidationError(
+                {"image_urls": _("your plan allows %(n)d images per batch") % {"n": limit}}
+            )
+        # One seed for the whole batch; every item also gets the first image as its reference.
+        params.setdefault("seed", random.randint(0, SEED_MAX))  # noqa: S311
+        images = images_load(account=account, sources=sources)
+        reference = images[0]
+        return [TaskInput(params=params, images=(image, reference)) for image in images]
+
+    def accepted(self, tasks: list[Task]) -> Response:
+        return Response(
+            {
+                "success": True,
+                "batch_id": tasks[0].batch.public_id,
+                "tasks": [{"task_id": t.public_id, "status": "processing"} for t in tasks],
+                "total_credits": operation_cost(self.operation, images=len(tasks)),
+            }
+        )
+
+
+# --- Waiting for the result -------------------------------------------------------------------
+
+
+def prefers_async(request: HttpRequest) -> bool:
+    return "respond-async" in request.headers.get("Prefer", "").lower()
+
+
+async def task_wait(*, task_pk: int, timeout: float) -> Task:
+    """Poll the task row until it finishes or `timeout` passes; an await, not a held thread."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    delay = 0.05
+    while True:
+        task = await Task.unscoped_objects.aget(pk=task_pk)
+        if task.is_finished or asyncio.get_running_loop().time() >= deadline:
+            return task
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.5)
+
+
+def finished_body(task: Task) -> dict:
+    if task.status != Task.Status.COMPLETED:
+        return {}
+    body = {
+        "success": True,
+        "task_id": task.public_id,
+        "image_url": task_image_url(task=task),
+        "description": task.description,
+        "processing_time": task.processing_time,
+        "credits_used": task.credits,
+    }
+    if task.mask_file:
+        body["mask_url"] = task_mask_url(task=task)
+    return body
+
+
+def wait_for_result(view_class: type[OperationApi]):
+    sync_view = sync_to_async(view_class.as_view())
+
+    async def endpoint(request: HttpRequest) -> HttpResponse:
+        response = await sync_view(request)
+        task_pk = getattr(response, "nb_task_pk", None)
+        if task_pk is None or prefers_async(request):
+            return response
+        task = await task_wait(task_pk=task_pk, timeout=settings.API_SYNC_WAIT_SECONDS)
+        body = await sync_to_async(finished_body)(task)
+        if not body:
+            if task.status == Task.Status.FAILED:
+                return await sync_to_async(failed_response)(task, response)
+            return response  # still running: the 202 with its Location stands
+        done = JsonResponse(body, json_dumps_params={"ensure_ascii": False})
+        for header in ("RateLimit", "RateLimit-Policy"):
+            if header in response:
+                done[header] = response[header]
+        return done
+
+    endpoint.csrf_exempt = True
+    return endpoint
+
+
+def failed_response(task: Task, accepted: HttpResponse) -> JsonResponse:
+    """The operation failed while the client waited: PROCESSING_ERROR, with the refund said."""
+    from api.errors import error_body
+    from config.errors import ProcessingError
+
+    error = ProcessingError(
+        _("%(reason)s (%(credits)d credits refunded)")
+        % {"reason": task.error_message or _("Image processing failed"), "credits": task.credits}
+    )
+    response = JsonResponse(
+        error_body(error), status=500, json_dumps_params={"ensure_ascii": False}
+    )
+    for header in ("RateLimit", "RateLimit-Policy"):
+        if header in accepted:
+            response[header] = accepted[header]
+    return response
