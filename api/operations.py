@@ -94,6 +94,8 @@ class OperationApi(ApiView):
 
 
 def images_load(*, account: Any, sources: list[Any]) -> list:
+    if not sources:
+        return []
     from imaging.inputs import image_load
 
     max_bytes = account_upload_limit_bytes(account=account)
