@@ -16,6 +16,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -210,6 +211,22 @@ class BatchEditApi(OperationApi):
         images = images_load(account=account, sources=sources)
         reference = images[0]
         return [TaskInput(params=params, images=(image, reference)) for image in images]
+
+    class BatchOutputSerializer(serializers.Serializer):
+        class BatchTaskSerializer(serializers.Serializer):
+            task_id = serializers.CharField()
+            status = serializers.CharField()
+
+        success = serializers.BooleanField()
+        batch_id = serializers.CharField()
+        tasks = BatchTaskSerializer(many=True)
+        total_credits = serializers.IntegerField()
+
+    @extend_schema(
+        request=InputSerializer, responses=BatchOutputSerializer, operation_id="batch_edit"
+    )
+    def post(self, request: Request) -> Response:
+        return super().post(request)
 
     def accepted(self, tasks: list[Task]) -> Response:
         return Response(

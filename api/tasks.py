@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from django.utils.translation import gettext as _
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -35,12 +37,33 @@ def task_body(task: Task) -> dict:
     }
 
 
+class TaskOutputSerializer(serializers.Serializer):
+    class ResultSerializer(serializers.Serializer):
+        image_url = serializers.URLField()
+        mask_url = serializers.URLField(required=False)
+        description = serializers.CharField()
+
+    class ErrorSerializer(serializers.Serializer):
+        code = serializers.CharField()
+        message = serializers.CharField()
+
+    task_id = serializers.CharField()
+    status = serializers.ChoiceField(choices=Task.Status.choices)
+    progress = serializers.IntegerField(min_value=0, max_value=100)
+    result = ResultSerializer(allow_null=True)
+    error = ErrorSerializer(allow_null=True)
+    created_at = serializers.DateTimeField()
+    completed_at = serializers.DateTimeField(allow_null=True)
+
+
 class TaskApi(ApiView):
+    @extend_schema(responses=TaskOutputSerializer, operation_id="task_retrieve")
     def get(self, request: Request, task_id: str) -> Response:
         return Response(task_body(task_get(account=request.user.account, public_id=task_id)))
 
 
 class TaskCancelApi(ApiView):
+    @extend_schema(request=None, responses=TaskOutputSerializer, operation_id="task_cancel")
     def post(self, request: Request, task_id: str) -> Response:
         task = task_cancel(account=request.user.account, public_id=task_id)
         if task.status != Task.Status.CANCELLED:

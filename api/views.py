@@ -15,7 +15,7 @@ from billing.selectors import ALLOWED_IMAGE_FORMATS, account_billing_summary
 class AccountApi(ApiView):
     """GET /v1/account: who is calling, their plan, credits and limits."""
 
-    class OutputSerializer(serializers.Serializer):
+    class AccountOutputSerializer(serializers.Serializer):
         class SubscriptionSerializer(serializers.Serializer):
             plan = serializers.CharField()
             status = serializers.CharField()
@@ -41,7 +41,7 @@ class AccountApi(ApiView):
         credits = CreditsSerializer()
         usage_limits = UsageLimitsSerializer()
 
-    @extend_schema(responses=OutputSerializer, operation_id="account_retrieve")
+    @extend_schema(responses=AccountOutputSerializer, operation_id="account_retrieve")
     def get(self, request: Request) -> Response:
         account = request.user.account
         summary = account_billing_summary(account=account)
@@ -66,4 +66,4 @@ class AccountApi(ApiView):
                 "allowed_formats": list(ALLOWED_IMAGE_FORMATS),
             },
         }
-        return Response(self.OutputSerializer(data).data)
+        return Response(self.AccountOutputSerializer(data).data)
