@@ -145,3 +145,20 @@ def test_tenant_a_cannot_read_or_cancel_bs_task(authed_client: APIClient, make_u
 def test_operations_need_a_key(api_client: APIClient) -> None:
     response = post(api_client, "/v1/text-to-image", T2I, **ASYNC)
     assert response.status_code == 401
+
+
+def test_the_fourth_generation_in_a_minute_on_basic_is_429(
+    authed_client: APIClient, account: Account
+) -> None:
+    from billing.selectors import plan_get
+    from billing.services import subscription_set_plan
+
+    subscription_set_plan(account=account, plan=plan_get(code="basic"))
+    statuses = [
+        post(authed_client, "/v1/text-to-image", T2I, **ASYNC).status_code for _ in range(4)
+    ]
+    assert statuses == [202, 202, 202, 429]
+    assert Task.objects.for_account(account).count() == 3
+    assert account_billing_summary(account=account).balance == 500 - 3 * 8
+    # Polling is not billable work: it still answers.
+    assert authed_client.get("/v1/account").status_code == 200
