@@ -242,6 +242,12 @@ SPECTACULAR_SETTINGS = {
 API_SYNC_WAIT_SECONDS = env.float("API_SYNC_WAIT_SECONDS", default=30.0)
 # `last_used_at` is written at most this often per key, so authentication stays read-only.
 API_KEY_LAST_USED_RESOLUTION_SECONDS = 60
+# Fetching `image_url`s (imaging.inputs): a connect timeout and one deadline over DNS, redirects and
+# the body. Hosts listed here (exact names) may resolve to private addresses: development and
+# tests only, never production.
+IMAGE_FETCH_CONNECT_TIMEOUT_SECONDS = env.float("IMAGE_FETCH_CONNECT_TIMEOUT_SECONDS", default=2.0)
+IMAGE_FETCH_TIMEOUT_SECONDS = env.float("IMAGE_FETCH_TIMEOUT_SECONDS", default=15.0)
+NANOBANANA_FETCH_ALLOW_HOSTS = env.list("NANOBANANA_FETCH_ALLOW_HOSTS", default=[])
 
 # --- Stripe -------------------------------------------------------------------------------------
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
@@ -334,5 +340,10 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.request": {"level": "ERROR"}},
+    "loggers": {
+        "django.request": {"level": "ERROR"},
+        # httpx logs whole URLs at INFO; fetched URLs may carry signed query strings.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+    },
 }

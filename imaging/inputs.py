@@ -1,0 +1,451 @@
+"""Safe image input: URLs fetched without SSRF, data URLs and uploads under a byte cap, and a
+decoder that accepts only still JPEG, PNG and WebP images within the plan's pixel cap.
+
+Every source ends in `image_decode`, so a file is judged by what Pillow finds in it, never by its
+name, Content-Type or data-URL media type.
+
+Fetching (`image_fetch`):
+- http/https only, no credentials in the URL, at most `MAX_REDIRECTS` redirects followed by hand,
+  each new location parsed and vetted like the first.
+- The host is resolved once (`socket.getaddrinfo`); every address it resolves to must be public
+  (`_address_is_public`: IPv4-mapped, NAT64 and 6to4 forms are judged by the IPv4 address inside).
+- The connection goes to the vetted address: `_PinnedBackend` is httpcore's network backend with
+  `connect_tcp` pointed at that address, so httpx never resolves the name again, while the URL,
+  the Host header, TLS SNI and certificate checks all keep the hostname. httpx takes no network
+  backend argument, so `_PinnedTransport` swaps the pool of an `httpx.HTTPTransport` for one that
+  has it (httpx's own request/response mapping and exception translation stay in use).
+- One deadline covers DNS, every connect, TLS handshake, read and write across all hops: each
+  socket operation is given at most the time left, so a slow-drip body cannot outlive it.
+- The body is streamed with a byte cap (`FileTooLarge` as soon as it is passed, or up front from
+  Content-Length); bodies are asked for and accepted only without content coding, so no gzip bomb.
+
+Decoding (`image_decode`): `Image.open(..., formats=ALLOWED_FORMATS)` so no other decoder runs; the
+size is checked against the pixel cap (and Pillow's bomb warning made an error) before any pixel is
+decoded; animations refused; EXIF orientation applied; RGB, or RGBA when the image has alpha.
+Too many pixels is `FileTooLarge` (413): the image is too large, just not in bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import io
+import ipaddress
+import math
+import re
+import socket
+import ssl
+import threading
+import time
+import warnings
+from typing import Any
+
+import httpcore
+import httpx
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.utils.translation import gettext_lazy as _
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from config.errors import ApplicationError, FileTooLarge, InvalidRequest, UnsupportedFormat
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP")
+MAX_REDIRECTS = 3
+MAX_URL_LENGTH = 4096
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+READ_CHUNK_BYTES = 64 * 1024
+USER_AGENT = "NanoBanana-ImageFetcher/1.0"
+
+# The well-known NAT64 prefix carries an IPv4 address in its last 32 bits; the local-use one
+# (RFC 8215) and the deprecated IPv4-compatible form are never a public destination.
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_NAT64_LOCAL_USE = ipaddress.IPv6Network("64:ff9b:1::/48")
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+# Magic numbers of the accepted formats: a file that starts like one but does not open is corrupt
+# (400), anything else is another format (415).
+_ALLOWED_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")
+_DATA_URL = re.compile(r"data:(?P<media>[^,;]*)(?P<params>(?:;[^,;]*)*),", re.IGNORECASE)
+
+
+# --- one entry point for the API ----------------------------------------------------------------
+
+
+def image_load(*, source: str | UploadedFile, max_bytes: int, max_pixels: int) -> Image.Image:
+    """An http(s) URL, a `data:image/...;base64,` URL or an upload, read and decoded safely."""
+    if isinstance(source, UploadedFile):
+        data = image_from_upload(upload=source, max_bytes=max_bytes)
+    elif isinstance(source, str) and source[:64].lstrip()[:5].lower() == "data:":
+        data = image_from_data_url(data_url=source.strip(), max_bytes=max_bytes)
+    elif isinstance(source, str):
+        data = image_fetch(url=source.strip(), max_bytes=max_bytes)
+    else:
+        raise InvalidRequest(_("The image must be a URL, a data URL or an uploaded file."))
+    return image_decode(data=data, max_pixels=max_pixels)
+
+
+# --- uploads and data URLs ----------------------------------------------------------------------
+
+
+def image_from_upload(*, upload: UploadedFile, max_bytes: int) -> bytes:
+    """The upload's bytes, refused before reading when its size is over the cap."""
+    if upload.size is not None and upload.size > max_bytes:
+        raise _too_large(max_bytes)
+    buffer = bytearray()
+    for chunk in upload.chunks(chunk_size=READ_CHUNK_BYTES):
+        buffer += chunk
+        if len(buffer) > max_bytes:
+            raise _too_large(max_bytes)
+    return bytes(buffer)
+
+
+def image_from_data_url(*, data_url: str, max_bytes: int) -> bytes:
+    """The bytes of a base64 `data:image/...` URL, its size judged on the text before decoding."""
+    match = _DATA_URL.match(data_url)
+    if match is None:
+        raise InvalidRequest(_("The data URL is malformed."))
+    media = match["media"].strip().lower()
+    params = [param.strip().lower() for param in match["params"].split(";")[1:]]
+    if not media.startswith("image/"):
+        raise UnsupportedFormat(_("The data URL must hold an image (data:image/...)."))
+    if "base64" not in params:
+        raise InvalidRequest(_("The data URL must be base64-encoded (;base64,)."))
+    payload = data_url[match.end() :]
+    encoded_limit = 4 * math.ceil(max_bytes / 3)
+    # Line breaks are tolerated (wrapped base64), so the raw text gets a little room for them.
+    if len(payload) > encoded_limit + encoded_limit // 32 + 4:
+        raise _too_large(max_bytes)
+    if any(char.isspace() for char in payload):
+        payload = "".join(payload.split())
+        if len(payload) > encoded_limit:
+            raise _too_large(max_bytes)
+    try:
+        data = base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidRequest(_("The data URL is not valid base64.")) from None
+    if len(data) > max_bytes:
+        raise _too_large(max_bytes)
+    return data
+
+
+# --- decoding -----------------------------------------------------------------------------------
+
+
+def image_decode(*, data: bytes, max_pixels: int) -> Image.Image:
+    """A still JPEG, PNG or WebP image, oriented upright, in RGB (RGBA when it has alpha)."""
+    if not data:
+        raise InvalidRequest(_("The image is empty."))
+    try:
+        # Not thread-safe before Python 3.14 (the filter list is global), which is why the pixel
+        # cap below is checked explicitly too: it is the guard that does not depend on warnings.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
+            width, height = image.size
+            if width <= 0 or height <= 0:
+                raise InvalidRequest(_("The image has no pixels."))
+            if width * height > max_pixels:
+                raise FileTooLarge(
+                    _("The image is %(width)dx%(height)d pixels; the limit is %(limit)d pixels.")
+                    % {"width": width, "height": height, "limit": max_pixels}
+                )
+            if getattr(image, "is_animated", False) or getattr(image, "n_frames", 1) > 1:
+                raise UnsupportedFormat(_("Animated images are not supported."))
+            image.load()
+            upright = ImageOps.exif_transpose(image) or image
+            wanted = "RGBA" if upright.has_transparency_data else "RGB"
+            return upright if upright.mode == wanted else upright.convert(wanted)
+    except ApplicationError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise FileTooLarge(_("The image has too many pixels.")) from None
+    except UnidentifiedImageError:
+        if data.startswith(_ALLOWED_MAGIC) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP"):
+            raise InvalidRequest(_("The image is corrupt or truncated.")) from None
+        raise UnsupportedFormat(_("Only JPEG, PNG and WebP images are supported.")) from None
+    except Exception:
+        # Decoders fed hostile bytes raise many kinds of errors (OSError for truncation,
+        # SyntaxError, ValueError, EOFError, struct.error...): all mean a broken file.
+        raise InvalidRequest(_("The image is corrupt or truncated.")) from None
+
+
+# --- fetching -----------------------------------------------------------------------------------
+
+
+def image_fetch(*, url: str, max_bytes: int) -> bytes:
+    """The body of an http(s) URL on a public address, at most `max_bytes`, within the deadline."""
+    deadline = _Deadline(float(settings.IMAGE_FETCH_TIMEOUT_SECONDS))
+    current = _url_parse(url)
+    for _hop in range(MAX_REDIRECTS + 1):
+        addresses = _url_addresses(current, deadline=deadline)
+        body, location = _fetch_once(current, addresses, deadline=deadline, max_bytes=max_bytes)
+        if location is None:
+            return body
+        current = _url_parse(location, base=current)
+    raise InvalidRequest(
+        _("The image URL redirected more than %(count)d times.") % {"count": MAX_REDIRECTS}
+    )
+
+
+def _url_parse(raw: str, *, base: httpx.URL | None = None) -> httpx.URL:
+    if len(raw) > MAX_URL_LENGTH:
+        raise InvalidRequest(_("The image URL is too long."))
+    try:
+        url = base.join(raw) if base is not None else httpx.URL(raw)
+    except (httpx.InvalidURL, ValueError, TypeError):
+        raise InvalidRequest(_("The image URL is not a valid URL.")) from None
+    if url.scheme not in ("http", "https"):
+        raise InvalidRequest(_("The image URL must use http or https."))
+    if url.userinfo:
+        raise InvalidRequest(_("The image URL must not contain credentials."))
+    if not url.raw_host:
+        raise InvalidRequest(_("The image URL has no host."))
+    return url.copy_with(fragment=None)
+
+
+def _url_addresses(url: httpx.URL, *, deadline: _Deadline) -> list[IPAddress]:
+    """The host's addresses from one DNS lookup, all of them public unless the host is listed."""
+    host = url.raw_host.decode("ascii")
+    addresses = _resolve(host, url.port or (443 if url.scheme == "https" else 80), deadline)
+    allowed_hosts = {
+        name.strip().strip("[]").lower() for name in settings.NANOBANANA_FETCH_ALLOW_HOSTS
+    }
+    if host.lower() not in allowed_hosts and not all(map(_address_is_public, addresses)):
+        raise InvalidRequest(_("The image URL points to an address that is not public."))
+    return addresses
+
+
+def _resolve(host: str, port: int, deadline: _Deadline) -> list[IPAddress]:
+    # getaddrinfo takes no timeout: it runs in a thread so the deadline still holds.
+    outcome: dict[str, Any] = {}
+
+    def lookup() -> None:
+        try:
+            outcome["infos"] = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError) as exc:
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=lookup, name="image-fetch-dns", daemon=True)
+    worker.start()
+    worker.join(deadline.left())
+    if worker.is_alive():
+        raise _timed_out()
+    addresses: list[IPAddress] = []
+    for family, _type, _proto, _name, sockaddr in outcome.get("infos", []):
+        if family not in (socket.AF_INET, socket.AF_INET6):
+            continue
+        address = ipaddress.ip_address(sockaddr[0])
+        if address not in addresses:
+            addresses.append(address)
+    if not addresses:
+        raise InvalidRequest(_("The image URL's host could not be resolved."))
+    return addresses
+
+
+def _address_is_public(address: IPAddress) -> bool:
+    """Whether an address may be fetched from: globally routable and not special in any way."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return _address_is_public(address.ipv4_mapped)
+        if address in _NAT64:
+            return _address_is_public(ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF))
+        if address in _NAT64_LOCAL_USE or address in _IPV4_COMPATIBLE:
+            return False
+        if address.sixtofour is not None and not _address_is_public(address.sixtofour):
+            return False
+        if address.teredo is not None or address.is_site_local:
+            return False
+    return address.is_global and not (
+        address.is_private
+        or address.is_loopback
+        or address.is_link_local
+        or address.is_multicast
+        or address.is_reserved
+        or address.is_unspecified
+    )
+
+
+def _fetch_once(
+    url: httpx.URL, addresses: list[IPAddress], *, deadline: _Deadline, max_bytes: int
+) -> tuple[bytes, str | None]:
+    """One request: the body, or the redirect's Location. Vetted addresses are tried in order."""
+    for index, address in enumerate(addresses):
+        try:
+            return _request(url, address, deadline=deadline, max_bytes=max_bytes)
+        except (httpx.ConnectError, httpx.ConnectTimeout):
+            deadline.left()
+            if index == len(addresses) - 1:
+                raise InvalidRequest(_("The image URL could not be reached.")) from None
+        except httpx.TimeoutException:
+            raise _timed_out() from None
+        except httpx.HTTPError:
+            raise InvalidRequest(_("The image URL could not be fetched.")) from None
+    raise AssertionError("unreachable: addresses is never empty")
+
+
+def _request(
+    url: httpx.URL, address: IPAddress, *, deadline: _Deadline, max_bytes: int
+) -> tuple[bytes, str | None]:
+    backend = _PinnedBackend(host=url.raw_host.decode("ascii"), address=address, deadline=deadline)
+    timeout = httpx.Timeout(
+        float(settings.IMAGE_FETCH_TIMEOUT_SECONDS),
+        connect=float(settings.IMAGE_FETCH_CONNECT_TIMEOUT_SECONDS),
+    )
+    headers = {"User-Agent": USER_AGENT, "Accept": "image/*", "Accept-Encoding": "identity"}
+    # trust_env=False: a proxy from the environment would connect somewhere unvetted.
+    with (
+        httpx.Client(
+            transport=_PinnedTransport(backend=backend),
+            timeout=timeout,
+            follow_redirects=False,
+            trust_env=False,
+            headers=headers,
+        ) as client,
+        client.stream("GET", url) as response,
+    ):
+        if response.status_code in REDIRECT_STATUSES:
+            location = response.headers.get("location")
+            if not location:
+                raise InvalidRequest(_("The image URL redirected without a location."))
+            return b"", location
+        if not 200 <= response.status_code < 300:
+            raise InvalidRequest(
+                _("The image URL answered with HTTP status %(status)d.")
+                % {"status": response.status_code}
+            )
+        if response.headers.get("content-encoding", "identity").strip().lower() != "identity":
+            raise InvalidRequest(_("The image URL answered with an encoded (compressed) body."))
+        declared = response.headers.get("content-length", "")
+        if declared.strip().isdigit() and int(declared) > max_bytes:
+            raise _too_large(max_bytes)
+        body = bytearray()
+        for chunk in response.iter_raw(READ_CHUNK_BYTES):
+            body += chunk
+            if len(body) > max_bytes:
+                raise _too_large(max_bytes)
+        return bytes(body), None
+
+
+class _Deadline:
+    def __init__(self, seconds: float) -> None:
+        self._end = time.monotonic() + seconds
+
+    def left(self) -> float:
+        left = self._end - time.monotonic()
+        if left <= 0:
+            raise _timed_out()
+        return left
+
+    def bound(self, timeout: float | None) -> float:
+        """A socket operation's timeout, cut to the time left; past the deadline, a timeout."""
+        left = self._end - time.monotonic()
+        if left <= 0:
+            raise httpcore.TimeoutException("image fetch deadline passed")
+        return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A socket stream whose every read, write and handshake ends by the fetch's deadline."""
+
+    def __init__(self, stream: httpcore.NetworkStream, deadline: _Deadline) -> None:
+        self._stream = stream
+        self._deadline = deadline
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, timeout=self._deadline.bound(timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, timeout=self._deadline.bound(timeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        stream = self._stream.start_tls(
+            ssl_context, server_hostname=server_hostname, timeout=self._deadline.bound(timeout)
+        )
+        return _DeadlineStream(stream, self._deadline)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _PinnedBackend(httpcore.NetworkBackend):
+    """Connects to the vetted address only, and only for the host that was vetted."""
+
+    def __init__(self, *, host: str, address: IPAddress, deadline: _Deadline) -> None:
+        self._host = host
+        self._address = address
+        self._deadline = deadline
+        self._sync = httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.NetworkStream:
+        if host != self._host:
+            raise httpcore.ConnectError("refusing to connect to a host that was not vetted")
+        stream = self._sync.connect_tcp(
+            str(self._address),
+            port,
+            timeout=self._deadline.bound(timeout),
+            local_address=local_address,
+            socket_options=socket_options,
+        )
+        return _DeadlineStream(stream, self._deadline)
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Any = None
+    ) -> httpcore.NetworkStream:
+        raise httpcore.ConnectError("unix sockets are never used for image fetches")
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+class _PinnedTransport(httpx.HTTPTransport):
+    """httpx's transport on a pool that connects through `_PinnedBackend`."""
+
+    def __init__(self, *, backend: _PinnedBackend) -> None:
+        context = _ssl_context()
+        super().__init__(verify=context, trust_env=False)
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=context,
+            max_connections=1,
+            http1=True,
+            http2=False,
+            retries=0,
+            network_backend=backend,
+        )
+
+
+def _ssl_context() -> ssl.SSLContext:
+    """Certificates verified against the URL's hostname (tests swap in their own CA)."""
+    return _default_ssl_context()
+
+
+@functools.cache
+def _default_ssl_context() -> ssl.SSLContext:
+    # Loading the CA bundle costs tens of milliseconds; one context serves every connection.
+    return httpx.create_ssl_context(trust_env=False)
+
+
+def _too_large(max_bytes: int) -> FileTooLarge:
+    return FileTooLarge(
+        _("The image is larger than the limit of %(limit)s bytes.") % {"limit": max_bytes}
+    )
+
+
+def _timed_out() -> InvalidRequest:
+    return InvalidRequest(_("Fetching the image URL took too long."))
