@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext_lazy as _
 from django.views import defaults
@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from api.middleware import current_request_id, is_api_path
 from config.errors import (
     ApplicationError,
+    FileTooLarge,
     InvalidApiKey,
     InvalidRequest,
     MethodNotAllowed,
@@ -60,6 +61,8 @@ def application_error_for(exc: Exception) -> ApplicationError:
     match exc:
         case ApplicationError():
             return exc
+        case RequestDataTooBig():
+            return FileTooLarge(_("The request body is too large."))
         case drf.NotAuthenticated():
             return InvalidApiKey(MISSING_KEY_DETAILS)
         case drf.AuthenticationFailed():

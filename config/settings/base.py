@@ -237,6 +237,9 @@ SPECTACULAR_SETTINGS = {
     "SERVE_AUTHENTICATION": [],
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
 }
+# JSON bodies may carry a base64 image of the largest plan's limit (20 MB -> ~27 MB of text);
+# the plan's own limit is enforced on the image itself (413 FILE_TOO_LARGE).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=30 * 1024 * 1024)
 # How long a POST waits for its result before answering 202 with the task (the reference's
 # examples answer with the finished image).
 API_SYNC_WAIT_SECONDS = env.float("API_SYNC_WAIT_SECONDS", default=30.0)

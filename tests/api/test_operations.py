@@ -162,3 +162,71 @@ def test_the_fourth_generation_in_a_minute_on_basic_is_429(
     assert account_billing_summary(account=account).balance == 500 - 3 * 8
     # Polling is not billable work: it still answers.
     assert authed_client.get("/v1/account").status_code == 200
+
+
+def data_url(image_format: str, size: tuple[int, int] = (40, 30)) -> str:
+    import base64
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (120, 80, 40)).save(buffer, image_format)
+    encoded = base64.b64encode(buffer.getvalue()).decode()
+    return f"data:image/{image_format.lower()};base64,{encoded}"
+
+
+def test_an_image_as_data_url_is_accepted(authed_client: APIClient, account: Account) -> None:
+    response = post(authed_client, "/v1/enhance", {"image_url": data_url("PNG")}, **ASYNC)
+    assert response.status_code == 202
+    assert account_billing_summary(account=account).balance == 46
+
+
+def test_an_unsupported_format_is_415_and_free(authed_client: APIClient, account: Account) -> None:
+    response = post(authed_client, "/v1/enhance", {"image_url": data_url("GIF")}, **ASYNC)
+    assert response.status_code == 415
+    assert response.json()["error"]["code"] == "UNSUPPORTED_FORMAT"
+    assert account_billing_summary(account=account).balance == 50
+
+
+def test_a_file_over_the_plans_limit_is_413_and_free(
+    authed_client: APIClient, account: Account
+) -> None:
+    import base64
+
+    too_big = "data:image/png;base64," + base64.b64encode(b"\0" * (5 * 1024 * 1024 + 10)).decode()
+    response = post(authed_client, "/v1/enhance", {"image_url": too_big}, **ASYNC)
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "FILE_TOO_LARGE"
+    assert account_billing_summary(account=account).balance == 50
+
+
+def test_a_private_address_is_refused_before_any_charge(
+    authed_client: APIClient, account: Account
+) -> None:
+    body = {"image_url": "http://169.254.169.254/latest/meta-data/"}
+    response = post(authed_client, "/v1/enhance", body, **ASYNC)
+    assert response.status_code == 400
+    assert account_billing_summary(account=account).balance == 50
+
+
+def test_a_multipart_upload_is_accepted(authed_client: APIClient) -> None:
+    import io
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (20, 20), "blue").save(buffer, "JPEG")
+    upload = SimpleUploadedFile("cat.jpg", buffer.getvalue(), content_type="image/jpeg")
+    response = authed_client.post(
+        "/v1/enhance", {"image": upload, "enhancement_type": "color"}, **ASYNC
+    )
+    assert response.status_code == 202, response.json()
+
+
+@override_settings(DATA_UPLOAD_MAX_MEMORY_SIZE=1000)
+def test_a_body_over_the_servers_limit_is_413_not_500(authed_client: APIClient) -> None:
+    response = post(authed_client, "/v1/enhance", {"image_url": data_url("PNG", (200, 200))})
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "FILE_TOO_LARGE"
