@@ -225,7 +225,7 @@ def test_a_multipart_upload_is_accepted(authed_client: APIClient) -> None:
     assert response.status_code == 202, response.json()
 
 
-@override_settings(DATA_UPLOAD_MAX_MEMORY_SIZE=1000)
+@override_settings(DATA_UPLOAD_MAX_MEMORY_SIZE=100)
 def test_a_body_over_the_servers_limit_is_413_not_500(authed_client: APIClient) -> None:
     response = post(authed_client, "/v1/enhance", {"image_url": data_url("PNG", (200, 200))})
     assert response.status_code == 413

@@ -1,0 +1,497 @@
+"""Background removal without a model hub: MediaPipe person segmentation, a GrabCut path for other
+subjects, guided-filter edge refinement, and an optional BiRefNet backend from a local folder.
+
+How a mask is made (`BackgroundRemover`):
+1. Segment. With the default `OfflineSegmenter`, MediaPipe's selfie segmentation (the
+   "general" model that ships in the mediapipe 0.10.21 wheel) proposes a person mask. That model
+   calls almost any centred subject a person (a coffee cup, a cat), so its mask is trusted only
+   when a person is confirmed by MediaPipe's face detector (full range) or, for people seen from
+   behind, its pose detector - both also ship in the wheel. Otherwise, or when the person mask is
+   (nearly) empty, the subject is found by GrabCut seeded from a saliency box (OpenCV contrib's
+   fine-grained static saliency; a centre box when saliency finds nothing), run at <= 320 px.
+   With `BiRefNetSegmenter` (production, GPU), BiRefNet segments any salient subject and the
+   person gate is not needed.
+2. Clean. Specks far from the subject are dropped (components under 2% of the largest).
+3. Refine (`edge_smooth`). Only a band around the mask's boundary (1% of the long side each
+   way) changes. There GrabCut re-decides each pixel from the photo's colours (a trimap: certain
+   inside and outside the band), which removes the background halo a blobby mask leaves, and a
+   guided filter (cv2.ximgproc.guidedFilter, guided by the photo) turns that decision into a soft
+   alpha that follows hair and fabric. Outside the band the alpha is 0 or 255. Without
+   `edge_smooth` the alpha is the hard (0/255) mask. (pymatting would be the next step up; it is
+   not a dependency.)
+An input that already had transparency keeps it: the output alpha is the product of both.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from imaging.engine.offline_pixels import Pixels, Progress, image_from_pixels, pixels_from_image
+from imaging.engine.types import (
+    CancelCheck,
+    EngineResult,
+    OperationFailed,
+    ProgressCallback,
+    RemoveBackgroundRequest,
+)
+
+logger = logging.getLogger(__name__)
+
+# A person mask covering less than this share of the image is treated as "no person found".
+MIN_SUBJECT_SHARE = 0.005
+# GrabCut is cubic-ish in practice; it runs on a copy this long (px) and its mask is upsampled.
+GRABCUT_SIDE = 320
+GRABCUT_ITERATIONS = 5
+# Models below this side get padded: MediaPipe and GrabCut need some context.
+MIN_WORK_SIDE = 32
+# Edge refinement re-decides the boundary band with GrabCut on a copy at most this long (px).
+REFINE_SIDE = 512
+REFINE_ITERATIONS = 3
+
+
+@dataclass(frozen=True)
+class Segmentation:
+    """A soft foreground mask in [0, 1], (H, W) float32, and how it was made."""
+
+    mask: np.ndarray
+    method: str  # "person", "salient-object", "birefnet"
+
+
+class Segmenter(Protocol):
+    def segment(self, rgb: np.ndarray) -> Segmentation: ...
+
+
+class _ForkSafe:
+    """Holds a lazily built, lock-guarded native model. MediaPipe graphs and ncnn nets do not
+    survive fork(), so a Celery prefork child that inherits a built one builds its own."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._value: object | None = None
+        self._pid = 0
+
+    def get(self, build):  # type: ignore[no-untyped-def]
+        if self._value is None or self._pid != os.getpid():
+            self._value = build()
+            self._pid = os.getpid()
+        return self._value
+
+
+class MediaPipePersonSegmenter:
+    """MediaPipe's selfie segmentation (model_selection=1, the general/landscape-free model)
+    plus the face and pose detectors that confirm a person is really there. One instance per
+    process, calls serialised by a lock (MediaPipe solution graphs are not re-entrant); the
+    graphs build on first use (~0.1 s)."""
+
+    def __init__(self, face_confidence: float = 0.5) -> None:
+        self.face_confidence = face_confidence
+        self._lock = threading.Lock()
+        self._models = _ForkSafe()
+
+    def _build(self):  # type: ignore[no-untyped-def]
+        import mediapipe as mp
+
+        return (
+            mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=1),
+            mp.solutions.face_detection.FaceDetection(
+                model_selection=1, min_detection_confidence=self.face_confidence
+            ),
+            mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1),
+        )
+
+    def load(self) -> None:
+        with self._lock:
+            self._models.get(self._build)
+
+    def person_mask(self, rgb: np.ndarray) -> np.ndarray:
+        """The raw soft person mask, (H, W) float32 in [0, 1] (what the bench calls bare)."""
+        with self._lock:
+            selfie, _, _ = self._models.get(self._build)
+            result = selfie.process(rgb)
+        return np.clip(np.asarray(result.segmentation_mask, dtype=np.float32), 0.0, 1.0)
+
+    def person_present(self, rgb: np.ndarray) -> bool:
+        with self._lock:
+            _, faces, pose = self._models.get(self._build)
+            if faces.process(rgb).detections:
+                return True
+            return pose.process(rgb).pose_landmarks is not None
+
+
+class SalientObjectSegmenter:
+    """GrabCut seeded from a saliency box: for cups, cats and products, where no person model
+    applies. Classical and slower than MediaPipe (~0.3-2 s at 320 px), but needs no weights."""
+
+    def segment(self, rgb: np.ndarray) -> Segmentation:
+        height, width = rgb.shape[:2]
+        scale = min(1.0, GRABCUT_SIDE / max(height, width))
+        small = rgb
+        if scale < 1.0:
+            size = (max(1, round(width * scale)), max(1, round(height * scale)))
+            small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+        bgr = cv2.cvtColor(small, cv2.COLOR_RGB2BGR)
+        x0, y0, x1, y1 = _saliency_box(bgr)
+        labels = np.full(small.shape[:2], cv2.GC_BGD, np.uint8)
+        labels[y0:y1, x0:x1] = cv2.GC_PR_FGD
+        background_model = np.zeros((1, 65), np.float64)
+        foreground_model = np.zeros((1, 65), np.float64)
+        try:
+            cv2.grabCut(
+                bgr,
+                labels,
+                None,
+                background_model,
+                foreground_model,
+                GRABCUT_ITERATIONS,
+                cv2.GC_INIT_WITH_MASK,
+            )
+            mask = np.isin(labels, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.float32)
+        except cv2.error:  # a flat image gives GrabCut no colours to model: keep the box
+            logger.info("GrabCut could not model this image; using the saliency box as the mask")
+            mask = (labels == cv2.GC_PR_FGD).astype(np.float32)
+        # Soft edges for the refinement step come from smoothing the hard GrabCut labels.
+        mask = cv2.GaussianBlur(mask, (0, 0), 1.0)
+        mask = cv2.resize(mask, (width, height), interpolation=cv2.INTER_LINEAR)
+        return Segmentation(mask=np.clip(mask, 0.0, 1.0), method="salient-object")
+
+
+def _saliency_box(bgr: np.ndarray) -> tuple[int, int, int, int]:
+    """The box around the salient region (2nd-98th percentile of salient pixels, +5% margin),
+    always leaving a >= 3% border GrabCut may treat as certain background. A centre box (the
+    middle 80%) when saliency is unavailable or finds nothing."""
+    height, width = bgr.shape[:2]
+    border_x, border_y = max(1, round(0.03 * width)), max(1, round(0.03 * height))
+    box = (round(0.1 * width), round(0.1 * height), round(0.9 * width), round(0.9 * height))
+    saliency_api = getattr(cv2, "saliency", None)
+    if saliency_api is not None:
+        ok, saliency = saliency_api.StaticSaliencyFineGrained_create().computeSaliency(bgr)
+        if ok and np.ptp(saliency) > 0:
+            saliency = cv2.GaussianBlur(
+                saliency.astype(np.float32), (0, 0), max(1.0, min(height, width) / 50)
+            )
+            levels = cv2.normalize(saliency, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+            _, salient = cv2.threshold(levels, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+            ys, xs = np.nonzero(salient)
+            if len(xs):
+                left, right = np.percentile(xs, [2, 98])
+                top, bottom = np.percentile(ys, [2, 98])
+                box = (
+                    round(left - 0.05 * width),
+                    round(top - 0.05 * height),
+                    round(right + 0.05 * width),
+                    round(bottom + 0.05 * height),
+                )
+    x0 = int(np.clip(box[0], border_x, width - border_x - 1))
+    y0 = int(np.clip(box[1], border_y, height - border_y - 1))
+    x1 = int(np.clip(box[2], x0 + 1, width - border_x))
+    y1 = int(np.clip(box[3], y0 + 1, height - border_y))
+    return x0, y0, x1, y1
+
+
+class OfflineSegmenter:
+    """The CPU default: a confirmed person -> MediaPipe's mask; anything else -> GrabCut."""
+
+    def __init__(
+        self,
+        person: MediaPipePersonSegmenter | None = None,
+        salient: SalientObjectSegmenter | None = None,
+    ) -> None:
+        self.person = person or MediaPipePersonSegmenter()
+        self.salient = salient or SalientObjectSegmenter()
+
+    def load(self) -> None:
+        self.person.load()
+
+    def segment(self, rgb: np.ndarray) -> Segmentation:
+        if self.person.person_present(rgb):
+            mask = self.person.person_mask(rgb)
+            if (mask > 0.5).mean() >= MIN_SUBJECT_SHARE:
+                return Segmentation(mask=mask, method="person")
+        return self.salient.segment(rgb)
+
+
+class BiRefNetSegmenter:
+    """Production backend: BiRefNet (MIT licence) from a LOCAL folder holding the model card's
+    files (config.json, the remote-code modules `birefnet.py` / `BiRefNet_config.py`, and the
+    weights), e.g. a snapshot of ZhengPeng7/BiRefNet copied onto the GPU host. Loaded with
+    transformers' AutoModelForImageSegmentation, trust_remote_code=True and local_files_only=True:
+    the code that runs is the code in that folder, reviewed when the folder is provisioned; never
+    a hub download. Follows the model card's inference: 1024x1024, ImageNet normalisation,
+    sigmoid of the last output. Untested here (no weights ship in a wheel)."""
+
+    def __init__(self, path: str | os.PathLike[str], *, device: str | None = None) -> None:
+        folder = Path(path)
+        if not folder.is_dir() or not (folder / "config.json").is_file():
+            raise ValueError(f"BiRefNet needs a local model folder with config.json: {folder}")
+        self.path = folder
+        self.device = device
+        self.resolution = 1024
+        self._lock = threading.Lock()
+        self._model = None
+
+    def load(self) -> None:
+        if self._model is not None:
+            return
+        import torch
+        from transformers import AutoModelForImageSegmentation
+
+        device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        model = AutoModelForImageSegmentation.from_pretrained(
+            str(self.path), trust_remote_code=True, local_files_only=True
+        )
+        model = model.to(device).eval()
+        if device.startswith("cuda"):
+            model = model.half()
+        self.device = device
+        self._model = model
+
+    def segment(self, rgb: np.ndarray) -> Segmentation:
+        import torch
+
+        with self._lock:
+            self.load()
+            model = self._model
+            assert model is not None
+            height, width = rgb.shape[:2]
+            side = self.resolution
+            resized = cv2.resize(rgb, (side, side), interpolation=cv2.INTER_LINEAR)
+            values = resized.astype(np.float32) / 255.0
+            values = (values - (0.485, 0.456, 0.406)) / (0.229, 0.224, 0.225)
+            batch = torch.from_numpy(values.transpose(2, 0, 1)[None].astype(np.float32))
+            batch = batch.to(self.device, dtype=next(model.parameters()).dtype)
+            with torch.inference_mode():
+                prediction = model(batch)[-1].sigmoid()[0, 0].float().cpu().numpy()
+        mask = cv2.resize(prediction, (width, height), interpolation=cv2.INTER_LINEAR)
+        return Segmentation(mask=np.clip(mask, 0.0, 1.0).astype(np.float32), method="birefnet")
+
+
+def mask_clean(mask: np.ndarray) -> np.ndarray:
+    """The soft mask without specks: connected components (of mask > 0.5) smaller than 2% of
+    the largest are zeroed, together with a small margin of soft values around them."""
+    hard = (mask > 0.5).astype(np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(hard, connectivity=8)
+    if count <= 2:
+        return mask
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    small = np.flatnonzero(areas < 0.02 * areas.max()) + 1
+    if not len(small):
+        return mask
+    specks = np.isin(labels, small).astype(np.uint8)
+    specks = cv2.dilate(specks, np.ones((5, 5), np.uint8))
+    keep = cv2.dilate((hard & (1 - np.isin(labels, small))).astype(np.uint8), np.ones((3, 3)))
+    cleaned = mask.copy()
+    cleaned[(specks > 0) & (keep == 0)] = 0.0
+    return cleaned
+
+
+def edge_band(hard: np.ndarray, radius: int) -> np.ndarray:
+    """Pixels within `radius` of the hard mask's boundary (bool, H x W)."""
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    hard8 = hard.astype(np.uint8)
+    return cv2.dilate(hard8, kernel) != cv2.erode(hard8, kernel)
+
+
+def band_radius(width: int, height: int) -> int:
+    """The uncertain band's half-width: 1% of the long side, at least 2 px."""
+    return max(2, round(0.01 * max(width, height)))
+
+
+def guided_filter(guide_rgb: np.ndarray, source: np.ndarray, radius: int, eps: float) -> np.ndarray:
+    """He et al.'s guided filter of `source` (float32, [0, 1]) guided by the photo. Uses
+    OpenCV contrib's colour implementation; the fallback is the grey-guide formula from the
+    paper written with box filters (contrib is a dependency, so this only runs on a bare
+    opencv-python install)."""
+    guide = guide_rgb.astype(np.float32) / 255.0
+    ximgproc = getattr(cv2, "ximgproc", None)
+    if ximgproc is not None:
+        return ximgproc.guidedFilter(guide, source.astype(np.float32), radius, eps)
+    grey = cv2.cvtColor(guide, cv2.COLOR_RGB2GRAY)
+    size = (2 * radius + 1, 2 * radius + 1)
+
+    def mean(values: np.ndarray) -> np.ndarray:
+        return cv2.boxFilter(values, cv2.CV_32F, size)
+
+    mean_i, mean_p = mean(grey), mean(source)
+    var_i = mean(grey * grey) - mean_i * mean_i
+    cov_ip = mean(grey * source) - mean_i * mean_p
+    a = cov_ip / (var_i + eps)
+    b = mean_p - a * mean_i
+    return mean(a) * grey + mean(b)
+
+
+def band_grabcut(rgb: np.ndarray, hard: np.ndarray, radius: int) -> np.ndarray:
+    """A hard (0/1 float32) mask re-decided inside the band by GrabCut: the segmenters' masks are
+    blobby (MediaPipe's is predicted at 256 px), so their boundary often sits a few pixels out in
+    the background. The trimap is certain foreground/background outside the band and the
+    segmenter's guess inside it. Runs at <= 512 px (about 0.5 s); on failure the input."""
+    height, width = hard.shape
+    scale = min(1.0, REFINE_SIDE / max(height, width))
+    small_rgb, small_hard = rgb, hard.astype(np.uint8)
+    if scale < 1.0:
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        small_rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+        small_hard = cv2.resize(small_hard, size, interpolation=cv2.INTER_NEAREST)
+    small_radius = max(1, round(radius * scale))
+    kernel = cv2.getStructuringElement(
+        cv2.MORPH_ELLIPSE, (2 * small_radius + 1, 2 * small_radius + 1)
+    )
+    labels = np.where(small_hard > 0, cv2.GC_PR_FGD, cv2.GC_PR_BGD).astype(np.uint8)
+    labels[cv2.erode(small_hard, kernel) > 0] = cv2.GC_FGD
+    labels[cv2.dilate(small_hard, kernel) == 0] = cv2.GC_BGD
+    background_model = np.zeros((1, 65), np.float64)
+    foreground_model = np.zeros((1, 65), np.float64)
+    try:
+        cv2.grabCut(
+            cv2.cvtColor(small_rgb, cv2.COLOR_RGB2BGR),
+            labels,
+            None,
+            background_model,
+            foreground_model,
+            REFINE_ITERATIONS,
+            cv2.GC_INIT_WITH_MASK,
+        )
+    except cv2.error:  # too few pixels of one class to model: keep the segmenter's edge
+        return hard.astype(np.float32)
+    decided = np.isin(labels, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.float32)
+    if scale < 1.0:
+        decided = cv2.resize(decided, (width, height), interpolation=cv2.INTER_LINEAR)
+    return decided
+
+
+def alpha_refine(rgb: np.ndarray, mask: np.ndarray, *, edge_smooth: bool) -> np.ndarray:
+    """The uint8 alpha: 0/255 from the mask; with edge_smooth, inside the boundary band the
+    band-GrabCut decision smoothed by a guided filter guided by the photo (soft, edge-following
+    alpha). Pixels outside the band never change."""
+    hard = mask > 0.5
+    alpha = np.where(hard, 255, 0).astype(np.uint8)
+    if not edge_smooth or not hard.any() or hard.all():
+        return alpha
+    height, width = hard.shape
+    radius = band_radius(width, height)
+    band = edge_band(hard, radius)
+    decided = band_grabcut(rgb, hard, radius)
+    refined = guided_filter(rgb, decided, max(2, radius // 2), 1e-4)
+    soft = np.clip(np.rint(refined * 255.0), 0, 255).astype(np.uint8)
+    alpha[band] = soft[band]
+    return alpha
+
+
+def _work_copy(rgb: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """`rgb` padded (edge replicated) to at least MIN_WORK_SIDE per side, and the padding."""
+    height, width = rgb.shape[:2]
+    pad_y = max(0, MIN_WORK_SIDE - height)
+    pad_x = max(0, MIN_WORK_SIDE - width)
+    if not pad_y and not pad_x:
+        return rgb, (0, 0, 0, 0)
+    top, left = pad_y // 2, pad_x // 2
+    bottom, right = pad_y - top, pad_x - left
+    padded = cv2.copyMakeBorder(rgb, top, bottom, left, right, cv2.BORDER_REPLICATE)
+    return np.ascontiguousarray(padded), (top, bottom, left, right)
+
+
+class BackgroundRemover:
+    """The background-removal pipeline: one `Segmenter` component, then cleaning and edge
+    refinement. Thread-safe (the segmenters serialise their native calls)."""
+
+    def __init__(self, segmenter: Segmenter | None = None) -> None:
+        self.segmenter = segmenter or OfflineSegmenter()
+
+    def load(self) -> None:
+        load = getattr(self.segmenter, "load", None)
+        if load is not None:
+            load()
+
+    def __call__(
+        self,
+        request: RemoveBackgroundRequest,
+        *,
+        on_progress: ProgressCallback | None = None,
+        should_cancel: CancelCheck | None = None,
+    ) -> EngineResult:
+        progress = Progress(on_progress, should_cancel)
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        progress.check()
+        pixels: Pixels = pixels_from_image(request.image)
+        progress.report(5)
+
+        phase = time.perf_counter()
+        work, (top, bottom, left, right) = _work_copy(pixels.rgb)
+        try:
+            segmentation = self.segmenter.segment(work)
+        except Exception as error:  # native code: the client gets a safe message
+            logger.exception("background segmentation failed")
+            raise OperationFailed("Background removal failed on this image.") from error
+        height, width = work.shape[:2]
+        mask = segmentation.mask[top : height - bottom, left : width - right]
+        timings["segment"] = time.perf_counter() - phase
+        progress.report(70)
+        progress.check()
+
+        phase = time.perf_counter()
+        mask = mask_clean(mask)
+        alpha = alpha_refine(pixels.rgb, mask, edge_smooth=request.edge_smooth)
+        if pixels.alpha is not None:
+            alpha = ((alpha.astype(np.uint16) * pixels.alpha + 127) // 255).astype(np.uint8)
+        timings["refine"] = time.perf_counter() - phase
+        progress.report(95)
+
+        image = image_from_pixels(pixels.rgb, alpha)
+        mask_image = Image.fromarray(alpha, "L") if request.return_mask else None
+        timings["total"] = time.perf_counter() - started
+        progress.report(100)
+        return EngineResult(
+            images=[image],
+            description=_description(segmentation.method, request.edge_smooth, alpha),
+            mask=mask_image,
+            timings=timings,
+        )
+
+
+_METHOD_WORDS = {
+    "person": "person segmentation (MediaPipe)",
+    "salient-object": "salient-object segmentation (GrabCut; no person detected)",
+    "birefnet": "BiRefNet segmentation",
+}
+
+
+def _description(method: str, edge_smooth: bool, alpha: np.ndarray) -> str:
+    kept = float((alpha > 127).mean()) * 100
+    edges = "edges refined (GrabCut band + guided filter)" if edge_smooth else "hard edges"
+    return (
+        f"Background removed with {_METHOD_WORDS.get(method, method)}; {edges}; "
+        f"foreground covers {kept:.0f}% of the image."
+    )
+
+
+@lru_cache(maxsize=4)
+def background_remover(birefnet_path: str | None = None) -> BackgroundRemover:
+    """The process's shared remover: BiRefNet from `birefnet_path` when given (production),
+    else the offline MediaPipe/GrabCut pipeline. Built once per argument, loaded lazily."""
+    if birefnet_path:
+        return BackgroundRemover(BiRefNetSegmenter(birefnet_path))
+    return BackgroundRemover(OfflineSegmenter())
+
+
+def remove_background(
+    request: RemoveBackgroundRequest,
+    *,
+    on_progress: ProgressCallback | None = None,
+    should_cancel: CancelCheck | None = None,
+    birefnet_path: str | None = None,
+) -> EngineResult:
+    """Remove the background: an RGBA image of the input's size whose alpha is the refined
+    foreground mask (and that mask as an L image when `return_mask`)."""
+    remover = background_remover(birefnet_path)
+    return remover(request, on_progress=on_progress, should_cancel=should_cancel)
