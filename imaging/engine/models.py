@@ -1,0 +1,37 @@
+"""Which diffusion model serves which operation: ids or local paths, one frozen config."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Production defaults (commercially usable licences; checked against diffusers 0.42.1):
+# - text-to-image: Flux2KleinPipeline + black-forest-labs/FLUX.2-klein-4B (Apache-2.0), a
+#   step-distilled 4B model; Tongyi-MAI/Z-Image-Turbo (ZImagePipeline, Apache-2.0) is the
+#   alternative.
+# - image edit, style transfer, batch edit: QwenImageEditPlusPipeline + Qwen/Qwen-Image-Edit-2511
+#   (Apache-2.0): reads Chinese and takes a list of reference images.
+PRODUCTION_TEXT_TO_IMAGE = "black-forest-labs/FLUX.2-klein-4B"
+PRODUCTION_IMAGE_EDIT = "Qwen/Qwen-Image-Edit-2511"
+
+
+@dataclass(frozen=True)
+class DiffusionModels:
+    """A model id (hub repo id, resolved from the local HF cache) or a local folder per
+    operation. Style transfer and batch edit default to the image-edit model."""
+
+    text_to_image: str = PRODUCTION_TEXT_TO_IMAGE
+    image_edit: str = PRODUCTION_IMAGE_EDIT
+    style_transfer: str | None = None
+    batch_edit: str | None = None
+
+    def for_operation(self, operation: str) -> str:
+        match operation:
+            case "text_to_image":
+                return self.text_to_image
+            case "image_edit":
+                return self.image_edit
+            case "style_transfer":
+                return self.style_transfer or self.image_edit
+            case "batch_edit":
+                return self.batch_edit or self.image_edit
+        raise ValueError(f"no diffusion model for operation {operation!r}")
