@@ -209,8 +209,11 @@ class BatchEditApi(OperationApi):
         # One seed for the whole batch; every item also gets the first image as its reference.
         params.setdefault("seed", random.randint(0, SEED_MAX))  # noqa: S311
         images = images_load(account=account, sources=sources)
-        reference = images[0]
-        return [TaskInput(params=params, images=(image, reference)) for image in images]
+        first, *rest = images
+        # Later items carry the first image as their reference (see imaging.runner).
+        return [TaskInput(params=params, images=(first,))] + [
+            TaskInput(params=params, images=(image, first)) for image in rest
+        ]
 
     class BatchOutputSerializer(serializers.Serializer):
         class BatchTaskSerializer(serializers.Serializer):

@@ -112,15 +112,20 @@ def engine_run(
             )
             return diffusion.style_transfer(request, manager=manager, **hooks)
         case Operation.BATCH_EDIT:
-            # One task per image of a batch; they share the batch's seed and reference image.
+            # One task per image of a batch, all with the batch's seed. Items after the first
+            # carry the batch's first image as their reference: the engine edits [reference, own]
+            # so the first result anchors character and style, and the task keeps its own result.
+            own, *reference = images
             request = engine.BatchEditRequest(
                 prompt=params["prompt"],
-                images=tuple(images),
+                images=(*reference, own),
                 preserve_character=params.get("preserve_character", True),
                 style_consistency=params.get("style_consistency", True),
                 seed=seed,
             )
-            return diffusion.batch_edit(request, manager=manager, **hooks)
+            result = diffusion.batch_edit(request, manager=manager, **hooks)
+            result.images = result.images[-1:]
+            return result
     raise engine.OperationFailed(f"unknown operation {operation}")
 
 

@@ -42,12 +42,19 @@ class Stack:
         )
 
     def request(
-        self, path: str, headers: dict[str, str] | None = None, method: str = "GET"
+        self,
+        path: str,
+        headers: dict[str, str] | None = None,
+        method: str = "GET",
+        body: dict | None = None,
+        timeout: float = 10,
     ) -> tuple[int, Message, dict]:
         url = self.base_url + path
-        req = urllib.request.Request(url, headers=headers or {}, method=method)  # noqa: S310
+        data = None if body is None else json.dumps(body).encode()
+        headers = {**(headers or {}), **({"Content-Type": "application/json"} if data else {})}
+        req = urllib.request.Request(url, data=data, headers=headers, method=method)  # noqa: S310
         try:
-            with urllib.request.urlopen(req, timeout=10) as response:  # noqa: S310 (our server)
+            with urllib.request.urlopen(req, timeout=timeout) as response:  # noqa: S310
                 return response.status, response.headers, json.loads(response.read())
         except urllib.error.HTTPError as error:
             return error.code, error.headers, json.loads(error.read())
