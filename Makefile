@@ -48,6 +48,7 @@ messages: install
 bench: install
 	$(BIN)/python bench/auth.py
 	$(BIN)/python bench/credits.py
+	$(BIN)/python bench/engine.py
 
 clean:
 	rm -rf var .pytest_cache .ruff_cache
