@@ -73,7 +73,9 @@ def engine_run(
                 return_mask=params.get("return_mask", False),
                 edge_smooth=params.get("edge_smooth", True),
             )
-            return remove_background(request, **hooks)
+            return remove_background(
+                request, birefnet_path=settings.IMAGING_BIREFNET_PATH or None, **hooks
+            )
         case Operation.ENHANCE:
             from imaging.engine.offline_enhance import enhance
 
@@ -82,7 +84,7 @@ def engine_run(
                 enhancement_type=params.get("enhancement_type", "upscale"),
                 upscale_factor=params.get("upscale_factor", 2),
             )
-            return enhance(request, **hooks)
+            return enhance(request, variant=settings.IMAGING_UPSCALE_VARIANT, **hooks)
     from imaging.engine import diffusion
 
     manager = model_manager()

@@ -309,6 +309,10 @@ IMAGING_DIFFUSION_MODELS = {
     "text_to_image": env.str("IMAGING_MODEL_TEXT_TO_IMAGE", default=""),
     "image_edit": env.str("IMAGING_MODEL_IMAGE_EDIT", default=""),
 }
+# Background removal: MediaPipe (in the wheel) by default; a local BiRefNet folder when set.
+IMAGING_BIREFNET_PATH = env.str("IMAGING_BIREFNET_PATH", default="")
+# Real-ESRGAN variant: animevideov3 (fast on CPU) or x4plus (photos; GPU hosts).
+IMAGING_UPSCALE_VARIANT = env.str("IMAGING_UPSCALE_VARIANT", default="animevideov3")
 IMAGING_MODEL_CACHE_DIR = Path(env.str("IMAGING_MODEL_CACHE_DIR", default=str(VAR_DIR / "models")))
 # A message not acknowledged within this time is redelivered: keep it well above the hard limit
 # or long jobs would run twice.
