@@ -23,7 +23,7 @@ setup: install
 # The web app (uvicorn, ASGI) and a Celery worker together; Ctrl-C stops both.
 run: setup
 	@echo "Nano Banana on http://127.0.0.1:$(PORT)  (Ctrl-C stops the web server and the worker)"
-	@bash -c '$(BIN)/celery -A config worker --beat --queues cpu,gpu,celery --loglevel INFO --concurrency $(WORKER_CONCURRENCY) & worker=$$!; \
+	@export SITE_URL="$${SITE_URL:-http://127.0.0.1:$(PORT)}"; bash -c '$(BIN)/celery -A config worker --beat --queues cpu,gpu,celery --loglevel INFO --concurrency $(WORKER_CONCURRENCY) & worker=$$!; \
 		$(BIN)/uvicorn config.asgi:application --host 127.0.0.1 --port $(PORT) --lifespan off & web=$$!; \
 		trap "trap - INT TERM EXIT; kill -TERM $$worker $$web 2>/dev/null; wait" INT TERM EXIT; \
 		wait -n'
