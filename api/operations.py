@@ -291,11 +291,9 @@ def wait_for_result(view_class: type[OperationApi]):
             if task.status == Task.Status.FAILED:
                 return await sync_to_async(failed_response)(task, response)
             return response  # still running: the 202 with its Location stands
-        done = JsonResponse(body, json_dumps_params={"ensure_ascii": False})
-        for header in ("RateLimit", "RateLimit-Policy"):
-            if header in response:
-                done[header] = response[header]
-        return done
+        return rate_headers_copied(
+            JsonResponse(body, json_dumps_params={"ensure_ascii": False}), source=response
+        )
 
     endpoint.csrf_exempt = True
     return endpoint
@@ -313,7 +311,12 @@ def failed_response(task: Task, accepted: HttpResponse) -> JsonResponse:
     response = JsonResponse(
         error_body(error), status=500, json_dumps_params={"ensure_ascii": False}
     )
+    return rate_headers_copied(response, source=accepted)
+
+
+def rate_headers_copied(response: HttpResponse, *, source: HttpResponse) -> HttpResponse:
+    """The final answer carries the rate-limit headers the request was counted with."""
     for header in ("RateLimit", "RateLimit-Policy"):
-        if header in accepted:
-            response[header] = accepted[header]
+        if header in source:
+            response[header] = source[header]
     return response
