@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.files.storage import default_storage
@@ -132,34 +132,34 @@ def task_claim(*, task_id: int) -> str:
     now = timezone.now()
     stale = now - timedelta(seconds=settings.IMAGING_HARD_TIME_LIMIT + 30)
     with transaction.atomic():
-        task = Task.unscoped_objects.select_related("account").filter(pk=task_id).first()
-        if task is None:
+        account_id = (
+            Task.unscoped_objects.filter(pk=task_id).values_list("account_id", flat=True).first()
+        )
+        if account_id is None:
             return ClaimResult.GONE
-        Account.objects.select_for_update().filter(pk=task.account_id).first()
-        task.refresh_from_db()
+        account = Account.objects.select_for_update().get(pk=account_id)
+        task = Task.objects.for_account(account).get(pk=task_id)
         claimable = task.status == Task.Status.PENDING or (
             task.status == Task.Status.PROCESSING and task.started_at and task.started_at < stale
         )
         if not claimable:
             return ClaimResult.GONE
-        if task.attempts >= settings.IMAGING_MAX_ATTEMPTS:
-            claimable = False
-        else:
+        if task.attempts < settings.IMAGING_MAX_ATTEMPTS:
             running = (
-                Task.objects.for_account(task.account)
+                Task.objects.for_account(account)
                 .filter(status=Task.Status.PROCESSING, started_at__gte=stale)
                 .exclude(pk=task.pk)
                 .count()
             )
-            if running >= account_plan(account=task.account).max_concurrent_tasks:
+            if running >= account_plan(account=account).max_concurrent_tasks:
                 return ClaimResult.BUSY
-            Task.objects.for_account(task.account).filter(pk=task.pk).update(
+            Task.objects.for_account(account).filter(pk=task.pk).update(
                 status=Task.Status.PROCESSING, started_at=now, attempts=task.attempts + 1
             )
-    if not claimable:
-        task_fail(task_id=task.pk, error=ApplicationError(_("The task failed repeatedly.")))
-        return ClaimResult.GONE
-    return ClaimResult.CLAIMED
+            return ClaimResult.CLAIMED
+    # Out of attempts: fail it (with its refund) outside the claim's transaction.
+    task_fail(task_id=task_id, error=ApplicationError(_("The task failed repeatedly.")))
+    return ClaimResult.GONE
 
 
 def task_progress(*, task_id: int, percent: int) -> None:
@@ -233,7 +233,7 @@ def _refund(*, task_id: int, note: str) -> None:
         credits_refund(charge=CreditLedgerEntry.unscoped_objects.get(pk=charge_id), note=note)
 
 
-def tasks_reap(*, now: timezone.datetime | None = None) -> int:
+def tasks_reap(*, now: datetime | None = None) -> int:
     """Fail (and refund) tasks whose worker vanished and whose attempts are used up, and tasks
     pending far longer than any queue should hold them. Run by beat; returns how many."""
     now = now or timezone.now()
