@@ -49,6 +49,7 @@ bench: install
 	$(BIN)/python bench/auth.py
 	$(BIN)/python bench/credits.py
 	$(BIN)/python bench/engine.py
+	$(BIN)/python bench/api.py
 
 clean:
 	rm -rf var .pytest_cache .ruff_cache

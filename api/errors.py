@@ -6,6 +6,8 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.db import InterfaceError as DatabaseInterfaceError
+from django.db import OperationalError as DatabaseOperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext_lazy as _
 from django.views import defaults
@@ -22,6 +24,7 @@ from config.errors import (
     NotFound,
     ProcessingError,
     RateLimitExceeded,
+    TemporaryUnavailable,
     UnsupportedFormat,
 )
 
@@ -61,6 +64,11 @@ def application_error_for(exc: Exception) -> ApplicationError:
     match exc:
         case ApplicationError():
             return exc
+        case DatabaseOperationalError() | DatabaseInterfaceError():
+            logger.warning("database unavailable", exc_info=exc)
+            return TemporaryUnavailable(
+                _("The database is unreachable; retry shortly."), headers={"Retry-After": "5"}
+            )
         case RequestDataTooBig():
             return FileTooLarge(_("The request body is too large."))
         case drf.NotAuthenticated():

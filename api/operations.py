@@ -7,25 +7,30 @@ reference's shape when the task finishes in time (else the 202 stands).
 
 from __future__ import annotations
 
-import asyncio
 import random
 from typing import Any, ClassVar
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import connections
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.base import ApiView
+from api.errors import error_body
+from api.idempotency import StoredResponse, idempotency_store
+from api.schema import BATCH_EDIT_DOCS, image_operation
 from billing.costs import Operation, operation_cost
 from billing.selectors import account_plan, account_upload_limit_bytes
+from config.errors import ProcessingError
 from imaging.models import Task
-from imaging.selectors import task_image_url, task_mask_url
+from imaging.notifications import task_wait_finished
+from imaging.selectors import task_get, task_image_url, task_mask_url
 from imaging.services import TaskInput, tasks_submit
 
 OUTPUT_FORMATS = ["jpeg", "png"]
@@ -85,8 +90,22 @@ class OperationApi(ApiView):
         response.nb_task_pk = task.pk
         return response
 
+    def replay(self, stored: StoredResponse) -> Response:
+        """A retry of a request still waiting (or timed out) waits for the same task."""
+        response = super().replay(stored)
+        if stored.status_code == 202 and isinstance(stored.body, dict):
+            task = task_get(account=self.request.user.account, public_id=stored.body["task_id"])
+            response.nb_task_pk = task.pk
+        return response
+
     def _data_with_uploads(self, request: Request) -> dict:
-        data = {key: request.data[key] for key in request.data}
+        fields = self.InputSerializer().fields
+        lists = {name for name, field in fields.items() if isinstance(field, serializers.ListField)}
+        getlist = getattr(request.data, "getlist", None)  # a form or multipart body
+        data = {
+            key: getlist(key) if getlist and key in lists else request.data[key]
+            for key in request.data
+        }
         for name in self.image_fields:
             upload_name = name.removesuffix("_url")
             if upload_name in request.FILES and name not in data:
@@ -118,6 +137,7 @@ class UploadOrUrl(ImageSourceField):
         return super().to_internal_value(data)
 
 
+@image_operation("image_edit")
 class ImageEditApi(OperationApi):
     operation = Operation.IMAGE_EDIT
 
@@ -130,6 +150,7 @@ class ImageEditApi(OperationApi):
         seed = seed_field()
 
 
+@image_operation("remove_background")
 class RemoveBackgroundApi(OperationApi):
     operation = Operation.REMOVE_BACKGROUND
 
@@ -139,6 +160,7 @@ class RemoveBackgroundApi(OperationApi):
         edge_smooth = serializers.BooleanField(default=True)
 
 
+@image_operation("text_to_image")
 class TextToImageApi(OperationApi):
     operation = Operation.TEXT_TO_IMAGE
     image_fields = ()
@@ -161,6 +183,7 @@ class TextToImageApi(OperationApi):
             return attrs
 
 
+@image_operation("style_transfer")
 class StyleTransferApi(OperationApi):
     operation = Operation.STYLE_TRANSFER
     image_fields = ("content_image_url", "style_image_url")
@@ -173,6 +196,7 @@ class StyleTransferApi(OperationApi):
         seed = seed_field()
 
 
+@image_operation("enhance")
 class EnhanceApi(OperationApi):
     operation = Operation.ENHANCE
 
@@ -215,6 +239,7 @@ class BatchEditApi(OperationApi):
             TaskInput(params=params, images=(image, first)) for image in rest
         ]
 
+    @extend_schema_serializer(component_name="BatchEditResponse")
     class BatchOutputSerializer(serializers.Serializer):
         class BatchTaskSerializer(serializers.Serializer):
             task_id = serializers.CharField()
@@ -226,7 +251,10 @@ class BatchEditApi(OperationApi):
         total_credits = serializers.IntegerField()
 
     @extend_schema(
-        request=InputSerializer, responses=BatchOutputSerializer, operation_id="batch_edit"
+        request={"application/json": InputSerializer},
+        responses=BatchOutputSerializer,
+        operation_id="batch_edit",
+        **BATCH_EDIT_DOCS,
     )
     def post(self, request: Request) -> Response:
         return super().post(request)
@@ -249,21 +277,7 @@ def prefers_async(request: HttpRequest) -> bool:
     return "respond-async" in request.headers.get("Prefer", "").lower()
 
 
-async def task_wait(*, task_pk: int, timeout: float) -> Task:
-    """Poll the task row until it finishes or `timeout` passes; an await, not a held thread."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    delay = 0.05
-    while True:
-        task = await Task.unscoped_objects.aget(pk=task_pk)
-        if task.is_finished or asyncio.get_running_loop().time() >= deadline:
-            return task
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 0.5)
-
-
 def finished_body(task: Task) -> dict:
-    if task.status != Task.Status.COMPLETED:
-        return {}
     body = {
         "success": True,
         "task_id": task.public_id,
@@ -272,51 +286,69 @@ def finished_body(task: Task) -> dict:
         "processing_time": task.processing_time,
         "credits_used": task.credits,
     }
-    if task.mask_file:
-        body["mask_url"] = task_mask_url(task=task)
+    if task.operation == Operation.REMOVE_BACKGROUND:
+        body["mask_url"] = task_mask_url(task=task)  # null unless return_mask was asked for
     return body
 
 
-def wait_for_result(view_class: type[OperationApi]):
-    sync_view = sync_to_async(view_class.as_view())
-
-    async def endpoint(request: HttpRequest) -> HttpResponse:
-        response = await sync_view(request)
-        task_pk = getattr(response, "nb_task_pk", None)
-        if task_pk is None or prefers_async(request):
-            return response
-        task = await task_wait(task_pk=task_pk, timeout=settings.API_SYNC_WAIT_SECONDS)
-        body = await sync_to_async(finished_body)(task)
-        if not body:
-            if task.status == Task.Status.FAILED:
-                return await sync_to_async(failed_response)(task, response)
-            return response  # still running: the 202 with its Location stands
-        return rate_headers_copied(
-            JsonResponse(body, json_dumps_params={"ensure_ascii": False}), source=response
-        )
-
-    endpoint.csrf_exempt = True
-    return endpoint
-
-
-def failed_response(task: Task, accepted: HttpResponse) -> JsonResponse:
+def failed_body(task: Task) -> dict:
     """The operation failed while the client waited: PROCESSING_ERROR, with the refund said."""
-    from api.errors import error_body
-    from config.errors import ProcessingError
-
     error = ProcessingError(
         _("%(reason)s (%(credits)d credits refunded)")
         % {"reason": task.error_message or _("Image processing failed"), "credits": task.credits}
     )
-    response = JsonResponse(
-        error_body(error), status=500, json_dumps_params={"ensure_ascii": False}
-    )
-    return rate_headers_copied(response, source=accepted)
+    return error_body(error)
+
+
+def wait_for_result(view_class: type[OperationApi]):
+    """The async endpoint: the DRF view submits, then the answer waits for the task's finish."""
+    view = view_class.as_view()
+
+    def submit(request: HttpRequest) -> HttpResponse:
+        try:
+            return view(request)
+        finally:
+            connections_release()
+
+    async def endpoint(request: HttpRequest) -> HttpResponse:
+        accepted = await sync_to_async(submit)(request)
+        task_pk = getattr(accepted, "nb_task_pk", None)
+        if task_pk is None or prefers_async(request):
+            return accepted
+        task = await task_wait_finished(task_id=task_pk, timeout=settings.API_SYNC_WAIT_SECONDS)
+        if task is None:
+            return accepted  # not finished in time: the 202 with its Location stands
+        if task.status == Task.Status.COMPLETED:
+            status, body = 200, await sync_to_async(finished_body)(task)
+        elif task.status == Task.Status.FAILED:
+            status, body = 500, await sync_to_async(failed_body)(task)
+        else:
+            return accepted  # cancelled meanwhile: the 202's Location shows it
+        if claim_id := getattr(accepted, "nb_idempotency_claim_id", None):
+            await sync_to_async(idempotency_store)(
+                claim_id=claim_id, status_code=status, body=body, headers={}
+            )
+        return rate_headers_copied(
+            JsonResponse(body, status=status, json_dumps_params={"ensure_ascii": False}),
+            source=accepted,
+        )
+
+    endpoint.csrf_exempt = True
+    endpoint.cls, endpoint.initkwargs = view_class, {}  # drf-spectacular documents the view
+    return endpoint
+
+
+def connections_release() -> None:
+    """Give back this request's database connection before it waits: hundreds of waiting
+    requests must not hold hundreds of connections (the test suite's transaction stays)."""
+    for connection in connections.all(initialized_only=True):
+        if not connection.in_atomic_block:
+            connection.close()
 
 
 def rate_headers_copied(response: HttpResponse, *, source: HttpResponse) -> HttpResponse:
     """The final answer carries the rate-limit headers the request was counted with."""
-    for header in ("RateLimit", "RateLimit-Policy"):
+    for header in ("RateLimit", "RateLimit-Policy", "Idempotent-Replayed"):
         if header in source:
             response[header] = source[header]
     return response

@@ -11,30 +11,8 @@ from rest_framework.response import Response
 from api.base import ApiView
 from config.errors import TaskNotCancellable
 from imaging.models import Task
-from imaging.selectors import task_get, task_image_url, task_mask_url
+from imaging.selectors import batch_detail, batch_get, task_detail, task_get
 from imaging.services import task_cancel
-
-
-def task_body(task: Task) -> dict:
-    result = None
-    if task.status == Task.Status.COMPLETED:
-        result = {"image_url": task_image_url(task=task), "description": task.description}
-        if task.mask_file:
-            result["mask_url"] = task_mask_url(task=task)
-    error = None
-    if task.status == Task.Status.FAILED:
-        error = {"code": task.error_code, "message": task.error_message}
-    return {
-        "task_id": task.public_id,
-        "status": task.status,
-        "progress": task.progress,
-        "result": result,
-        "error": error,
-        "created_at": task.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "completed_at": task.completed_at.strftime("%Y-%m-%dT%H:%M:%SZ")
-        if task.completed_at
-        else None,
-    }
 
 
 class TaskOutputSerializer(serializers.Serializer):
@@ -57,13 +35,27 @@ class TaskOutputSerializer(serializers.Serializer):
 
 
 class TaskApi(ApiView):
-    @extend_schema(responses=TaskOutputSerializer, operation_id="task_retrieve")
+    @extend_schema(
+        responses=TaskOutputSerializer,
+        operation_id="task_retrieve",
+        summary="Task status",
+        description="The status and result of a task (poll the `Location` of a 202): `pending`, "
+        "`processing`, then `completed` (with `result`), `failed` (with `error`; its credits "
+        "are refunded) or `cancelled`.",
+    )
     def get(self, request: Request, task_id: str) -> Response:
-        return Response(task_body(task_get(account=request.user.account, public_id=task_id)))
+        return Response(task_detail(task=task_get(account=request.user.account, public_id=task_id)))
 
 
 class TaskCancelApi(ApiView):
-    @extend_schema(request=None, responses=TaskOutputSerializer, operation_id="task_cancel")
+    @extend_schema(
+        request=None,
+        responses=TaskOutputSerializer,
+        operation_id="task_cancel",
+        summary="Cancel a task",
+        description="Cancels a pending task and refunds its credits; cancelling again is a "
+        "no-op. A task that has started is `409 TASK_NOT_CANCELLABLE`.",
+    )
     def post(self, request: Request, task_id: str) -> Response:
         task = task_cancel(account=request.user.account, public_id=task_id)
         if task.status != Task.Status.CANCELLED:
@@ -71,4 +63,27 @@ class TaskCancelApi(ApiView):
                 _("Only pending tasks can be cancelled; this one is %(status)s.")
                 % {"status": task.status}
             )
-        return Response(task_body(task))
+        return Response(task_detail(task=task))
+
+
+class BatchOutputSerializer(serializers.Serializer):
+    batch_id = serializers.CharField()
+    status = serializers.ChoiceField(
+        choices=["pending", "processing", "completed", "partial", "failed"]
+    )
+    counts = serializers.DictField(child=serializers.IntegerField())
+    total_credits = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    tasks = TaskOutputSerializer(many=True)
+
+
+class BatchApi(ApiView):
+    @extend_schema(
+        responses=BatchOutputSerializer,
+        operation_id="batch_retrieve",
+        summary="Batch status",
+        description="A batch edit's overall status, counts per task status, and every task.",
+    )
+    def get(self, request: Request, batch_id: str) -> Response:
+        batch = batch_get(account=request.user.account, public_id=batch_id)
+        return Response(batch_detail(batch=batch))

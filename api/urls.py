@@ -3,8 +3,14 @@
 from django.urls import path
 
 from api import operations
-from api.tasks import TaskApi, TaskCancelApi
+from api.tasks import BatchApi, TaskApi, TaskCancelApi
 from api.views import AccountApi
+from api.webhooks import (
+    WebhookDeliveryListApi,
+    WebhookDetailApi,
+    WebhookListApi,
+    WebhookRedeliverApi,
+)
 
 app_name = "api"
 
@@ -30,4 +36,17 @@ urlpatterns = [
     path("batch-edit", operations.BatchEditApi.as_view(), name="batch_edit"),
     path("task/<str:task_id>", TaskApi.as_view(), name="task"),
     path("task/<str:task_id>/cancel", TaskCancelApi.as_view(), name="task_cancel"),
+    path("batch/<str:batch_id>", BatchApi.as_view(), name="batch"),
+    path("webhooks", WebhookListApi.as_view(), name="webhooks"),
+    path(
+        "webhooks/deliveries/<str:delivery_id>/redeliver",
+        WebhookRedeliverApi.as_view(),
+        name="webhook_redeliver",
+    ),
+    path("webhooks/<str:endpoint_id>", WebhookDetailApi.as_view(), name="webhook"),
+    path(
+        "webhooks/<str:endpoint_id>/deliveries",
+        WebhookDeliveryListApi.as_view(),
+        name="webhook_deliveries",
+    ),
 ]

@@ -41,7 +41,9 @@ class AccountApi(ApiView):
         credits = CreditsSerializer()
         usage_limits = UsageLimitsSerializer()
 
-    @extend_schema(responses=AccountOutputSerializer, operation_id="account_retrieve")
+    @extend_schema(
+        responses=AccountOutputSerializer, operation_id="account_retrieve", summary="Account"
+    )
     def get(self, request: Request) -> Response:
         account = request.user.account
         summary = account_billing_summary(account=account)

@@ -1,4 +1,4 @@
-"""ASGI entry point (uvicorn): later API views wait on tasks asynchronously."""
+"""ASGI entry point (uvicorn): the image endpoints wait for their tasks without holding a thread."""
 
 import os
 
@@ -6,4 +6,13 @@ from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
 
-application = get_asgi_application()
+django_application = get_asgi_application()
+
+from imaging.notifications import loop_serves_requests  # noqa: E402 (needs django.setup())
+
+
+async def application(scope: dict, receive, send) -> None:
+    # The server's loop lives as long as the server: requests waiting on it may share one
+    # watcher (see imaging.notifications).
+    loop_serves_requests()
+    await django_application(scope, receive, send)

@@ -62,6 +62,12 @@ class TaskNotCancellable(ApplicationError):
     default_message = _("Task cannot be cancelled")
 
 
+class IdempotencyConflict(ApplicationError):
+    code = "IDEMPOTENCY_CONFLICT"
+    http_status = 409
+    default_message = _("Idempotency key already used")
+
+
 class FileTooLarge(ApplicationError):
     code = "FILE_TOO_LARGE"
     http_status = 413

@@ -9,9 +9,16 @@ from drf_spectacular.views import (
     SpectacularSwaggerView,
 )
 
+from api.docs import docs_page
 from api.health import healthz
 from billing.views import billing, pricing
 from imaging.views import file_serve
+from imaging.views_webhooks import (
+    webhook_endpoint_create_view,
+    webhook_endpoint_delete_view,
+    webhook_redeliver_view,
+    webhooks_page,
+)
 
 urlpatterns = [
     path("", TemplateView.as_view(template_name="home.html"), name="home"),
@@ -21,13 +28,30 @@ urlpatterns = [
     path("billing", billing, name="billing"),
     path("billing/", include("billing.urls")),
     path("", include("accounts.urls")),
+    path("webhooks", webhooks_page, name="webhooks"),
+    path("webhooks/endpoints", webhook_endpoint_create_view, name="webhook_endpoint_create"),
+    path(
+        "webhooks/endpoints/<str:endpoint_id>/delete",
+        webhook_endpoint_delete_view,
+        name="webhook_endpoint_delete",
+    ),
+    path(
+        "webhooks/deliveries/<str:delivery_id>/redeliver",
+        webhook_redeliver_view,
+        name="webhook_redeliver",
+    ),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("files/<str:token>", file_serve, name="file"),
     path("v1/openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
-    path("docs", SpectacularSwaggerView.as_view(url_name="openapi"), name="docs"),
-    path("docs/redoc", SpectacularRedocView.as_view(url_name="openapi"), name="redoc"),
+    path("docs", docs_page, name="docs"),
+    path("docs/swagger", SpectacularSwaggerView.as_view(url_name="openapi"), name="docs_swagger"),
+    path(
+        "docs/redoc",
+        SpectacularRedocView.as_view(url_name="openapi", template_name="docs/redoc.html"),
+        name="redoc",
+    ),
     path("v1/", include("api.urls")),
 ]
 

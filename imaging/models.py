@@ -93,3 +93,86 @@ class Task(TenantOwnedModel):
         if self.started_at and self.completed_at:
             return round((self.completed_at - self.started_at).total_seconds(), 2)
         return None
+
+
+# --- webhooks (services and signing in imaging.webhooks) ----------------------------------------
+
+
+def new_webhook_endpoint_public_id() -> str:
+    return f"we_{random_base62(20)}"
+
+
+def new_webhook_delivery_public_id() -> str:
+    # Standard Webhooks' `webhook-id`: one per event and endpoint, the same on every attempt.
+    return f"msg_{random_base62(24)}"
+
+
+def new_webhook_secret_salt() -> str:
+    return random_base62(32)
+
+
+class WebhookEndpoint(TenantOwnedModel):
+    """A callback URL of an account; its signing secret is derived from SECRET_KEY and the salt,
+    so the table alone never reveals a secret (a new salt is a new secret)."""
+
+    public_id = models.CharField(max_length=40, unique=True, default=new_webhook_endpoint_public_id)
+    url = models.CharField(max_length=2048)
+    description = models.CharField(max_length=200, blank=True)
+    is_active = models.BooleanField(default=True)
+    secret_salt = models.CharField(max_length=64, default=new_webhook_secret_salt)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        indexes = [models.Index(fields=["account", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} {self.url}"
+
+
+class WebhookDelivery(TenantOwnedModel):
+    """One event for one endpoint (a Standard Webhooks message) and the state of its attempts."""
+
+    class EventType(models.TextChoices):
+        TASK_COMPLETED = "task.completed", _("Task completed")
+        TASK_FAILED = "task.failed", _("Task failed")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+
+    public_id = models.CharField(max_length=40, unique=True, default=new_webhook_delivery_public_id)
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="+")
+    event_type = models.CharField(max_length=32, choices=EventType.choices)
+    payload = models.JSONField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # While pending: when the next attempt is due (or, during an attempt, when its lease ends).
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta(TenantOwnedModel.Meta):
+        verbose_name_plural = "webhook deliveries"
+        indexes = [
+            models.Index(fields=["endpoint", "-created_at"]),
+            # The sweep's scan: only pending rows are ever due.
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(status="pending"),
+                name="webhook_delivery_due",
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["endpoint", "task", "event_type"], name="webhook_delivery_once_per_event"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} {self.event_type} {self.status}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from accounts.models import Account
 from config.errors import NotFound
 from imaging.models import Batch, Task
@@ -28,3 +30,58 @@ def task_image_url(*, task: Task) -> str | None:
 
 def task_mask_url(*, task: Task) -> str | None:
     return file_url(name=task.mask_file) if task.mask_file else None
+
+
+def task_detail(*, task: Task) -> dict:
+    """The task as /v1/task/{id} and webhooks show it."""
+    result = None
+    if task.status == Task.Status.COMPLETED:
+        result = {"image_url": task_image_url(task=task), "description": task.description}
+        if task.mask_file:
+            result["mask_url"] = task_mask_url(task=task)
+    error = None
+    if task.status == Task.Status.FAILED:
+        error = {"code": task.error_code, "message": task.error_message}
+    return {
+        "task_id": task.public_id,
+        "status": task.status,
+        "progress": task.progress,
+        "result": result,
+        "error": error,
+        "created_at": iso_utc(task.created_at),
+        "completed_at": iso_utc(task.completed_at),
+    }
+
+
+def iso_utc(moment: datetime | None) -> str | None:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
+
+
+def batch_detail(*, batch: Batch) -> dict:
+    """The batch as /v1/batch/{id} shows it: an overall status, counts and every item."""
+    tasks = list(
+        Task.objects.for_account(batch.account).filter(batch=batch).order_by("batch_index")
+    )
+    counts = {status: 0 for status in Task.Status.values}
+    for task in tasks:
+        counts[task.status] += 1
+    return {
+        "batch_id": batch.public_id,
+        "status": batch_status(counts=counts),
+        "counts": counts,
+        "total_credits": batch.total_credits,
+        "created_at": iso_utc(batch.created_at),
+        "tasks": [task_detail(task=task) for task in tasks],
+    }
+
+
+def batch_status(*, counts: dict[str, int]) -> str:
+    """pending, processing, then completed (all done), failed (none done) or partial."""
+    total = sum(counts.values())
+    if counts[Task.Status.PENDING] == total:
+        return "pending"
+    if counts[Task.Status.PENDING] or counts[Task.Status.PROCESSING]:
+        return "processing"
+    if counts[Task.Status.COMPLETED] == total:
+        return "completed"
+    return "partial" if counts[Task.Status.COMPLETED] else "failed"

@@ -21,7 +21,9 @@ from billing.selectors import account_plan
 from billing.services import credits_charge, credits_refund
 from config.errors import ApplicationError, NotFound, TemporaryUnavailable
 from imaging.models import Batch, Task
+from imaging.notifications import task_finished_publish
 from imaging.storage import image_save
+from imaging.webhooks import webhooks_task_finished
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +51,7 @@ def task_submit(*, account: Account, operation: Operation, task_input: TaskInput
 
 def tasks_submit(*, account: Account, operation: Operation, inputs: list[TaskInput]) -> list[Task]:
     """Several tasks charged all-or-nothing (a batch); InsufficientCredits leaves nothing behind."""
+    queue_depth_check(queue=operation_queue(operation), adding=len(inputs))
     names = [
         [image_save(folder="inputs", account_id=account.pk, image=image) for image in item.images]
         for item in inputs
@@ -63,6 +66,19 @@ def tasks_submit(*, account: Account, operation: Operation, inputs: list[TaskInp
     for task in tasks:
         _enqueue(task)
     return tasks
+
+
+def queue_depth_check(*, queue: str, adding: int) -> None:
+    """Refuse new GPU work while the GPU queue is past its depth limit: the client should retry
+    later rather than wait behind a queue no sync request can outlast."""
+    limit = settings.IMAGING_GPU_QUEUE_MAX_DEPTH
+    if queue != "gpu" or not limit:
+        return
+    waiting = Task.unscoped_objects.filter(queue=queue, status=Task.Status.PENDING).count()
+    if waiting + adding > limit:
+        raise TemporaryUnavailable(
+            _("The image generation queue is full; retry shortly."), headers={"Retry-After": "30"}
+        )
 
 
 def _tasks_create(
@@ -182,7 +198,7 @@ def task_complete(
     timings: dict[str, float],
     demo: bool,
 ) -> None:
-    Task.unscoped_objects.filter(pk=task_id, status=Task.Status.PROCESSING).update(
+    finished = Task.unscoped_objects.filter(pk=task_id, status=Task.Status.PROCESSING).update(
         status=Task.Status.COMPLETED,
         progress=100,
         result_files=result_files,
@@ -193,6 +209,10 @@ def task_complete(
         demo=demo,
         completed_at=timezone.now(),
     )
+    if finished:
+        _finished(task_id=task_id)
+        # robust: an error while scheduling webhooks is logged; the finish stands.
+        transaction.on_commit(lambda: webhooks_task_finished(task_id=task_id), robust=True)
 
 
 def task_fail(*, task_id: int, error: ApplicationError) -> None:
@@ -208,6 +228,8 @@ def task_fail(*, task_id: int, error: ApplicationError) -> None:
         )
         if updated:
             _refund(task_id=task_id, note=f"task failed: {error.code}")
+            _finished(task_id=task_id)
+            transaction.on_commit(lambda: webhooks_task_finished(task_id=task_id), robust=True)
 
 
 def task_cancel(*, account: Account, public_id: str) -> Task:
@@ -223,8 +245,14 @@ def task_cancel(*, account: Account, public_id: str) -> Task:
         )
         if cancelled:
             _refund(task_id=task.pk, note="task cancelled")
+            _finished(task_id=task.pk)
     task.refresh_from_db()
     return task
+
+
+def _finished(*, task_id: int) -> None:
+    """Once the finish is committed, wake the requests waiting for the task."""
+    transaction.on_commit(lambda: task_finished_publish(task_id=task_id))
 
 
 def _refund(*, task_id: int, note: str) -> None:

@@ -73,3 +73,13 @@ def authed_client(raw_key: str) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
     return client
+
+
+@pytest.fixture
+def other_client(make_user: Callable[..., User]) -> APIClient:
+    """An API client of a second, unrelated tenant."""
+    other = user_personal_account_ensure(user=make_user(email="bob@example.com"))
+    _api_key, raw = api_key_issue(account=other, name="b", created_by=account_owner(account=other))
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    return client

@@ -96,8 +96,21 @@ DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'nanobanana.sqlite3'}")
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Under ASGI each request runs its sync code on a thread of its own, so persistent connections
+# would pile up one per thread: connections are closed after each request and, on PostgreSQL,
+# come from a small per-process pool instead (psycopg_pool). A database that does not answer
+# fails a request within DATABASE_CONNECT_TIMEOUT seconds (503 TEMPORARY_UNAVAILABLE).
+DATABASES["default"]["CONN_MAX_AGE"] = 0
+DATABASE_CONNECT_TIMEOUT = env.int("DATABASE_CONNECT_TIMEOUT", default=3)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["OPTIONS"] = {
+        "connect_timeout": DATABASE_CONNECT_TIMEOUT,
+        "pool": {
+            "min_size": 1,
+            "max_size": env.int("DATABASE_POOL_SIZE", default=10),
+            "timeout": DATABASE_CONNECT_TIMEOUT,
+        },
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web server and the worker process read while the other writes.
     DATABASES["default"]["OPTIONS"] = {
@@ -105,7 +118,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
 
 REDIS_URL = env.str("REDIS_URL", default="")
 # Every Redis client gets socket timeouts: a frozen Redis must not hang a request.
@@ -223,17 +235,44 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_THROTTLE_CLASSES": [],
     "EXCEPTION_HANDLER": "api.errors.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "api.schema.ApiAutoSchema",
     "UNAUTHENTICATED_USER": None,
     # ISO-8601 in UTC to the second, as the reference's examples: 2024-01-01T10:00:00Z.
     "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%SZ",
 }
+# OpenAPI at /v1/openapi.json (api.schema); Swagger UI and Redoc from the sidecar, no CDN.
 SPECTACULAR_SETTINGS = {
     "TITLE": "Nano Banana API",
     "VERSION": "1.0.0",
+    "SCHEMA_PATH_PREFIX": "/v1",
+    "SORT_OPERATIONS": False,  # the reference's order (api/urls.py)
+    "PREPROCESSING_HOOKS": ["api.schema.preprocess_api_endpoints"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "api.schema.postprocess_schema",
+    ],
+    "ENUM_NAME_OVERRIDES": {"TaskStatusEnum": "imaging.models.Task.Status"},
+    "TAGS": [
+        {"name": "Images", "description": "The image operations (they cost credits)."},
+        {"name": "Tasks", "description": "Polling and cancelling tasks and batches."},
+        {"name": "Account", "description": "Plan, credits and limits."},
+        {"name": "Webhooks", "description": "Callbacks when tasks finish."},
+    ],
+    "EXTERNAL_DOCS": {"description": "Guide with curl, Python and JavaScript", "url": "/docs"},
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"displayRequestDuration": True},
+    # System fonts: the sidecar ships Redoc but not the web fonts its theme asks for.
+    "REDOC_UI_SETTINGS": {
+        "expandResponses": "200,202",
+        "theme": {
+            "typography": {
+                "fontFamily": "system-ui, sans-serif",
+                "headings": {"fontFamily": "system-ui, sans-serif"},
+            }
+        },
+    },
     "SERVE_AUTHENTICATION": [],
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
 }
@@ -243,6 +282,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=30 
 # How long a POST waits for its result before answering 202 with the task (the reference's
 # examples answer with the finished image).
 API_SYNC_WAIT_SECONDS = env.float("API_SYNC_WAIT_SECONDS", default=30.0)
+# How long an Idempotency-Key and its stored answer are kept (Stripe: 24 hours).
+IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
 # `last_used_at` is written at most this often per key, so authentication stays read-only.
 API_KEY_LAST_USED_RESOLUTION_SECONDS = 60
 # Fetching `image_url`s (imaging.inputs): a connect timeout and one deadline over DNS, redirects and
@@ -297,12 +338,16 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
     "billing-renewals": {"task": "billing.renewals", "schedule": 3600.0},
     "imaging-reap": {"task": "imaging.reap", "schedule": 300.0},
+    "api-idempotency-purge": {"task": "api.idempotency_purge", "schedule": 3600.0},
 }
+CELERY_IMPORTS = ["api.jobs"]
 # Diffusion work goes to GPU workers, the light operations to CPU workers (see imaging.services).
 CELERY_TASK_DEFAULT_QUEUE = "cpu"
 IMAGING_SOFT_TIME_LIMIT = env.int("IMAGING_SOFT_TIME_LIMIT", default=540)
 IMAGING_HARD_TIME_LIMIT = env.int("IMAGING_HARD_TIME_LIMIT", default=600)
 IMAGING_MAX_ATTEMPTS = 3
+# New GPU tasks are refused (503 TEMPORARY_UNAVAILABLE) while this many wait; 0 = no limit.
+IMAGING_GPU_QUEUE_MAX_DEPTH = env.int("IMAGING_GPU_QUEUE_MAX_DEPTH", default=200)
 # Diffusion models by id or local path per operation; empty means the tiny demo models, built
 # once into IMAGING_MODEL_CACHE_DIR (labelled as demo output). See README for production ids.
 IMAGING_DIFFUSION_MODELS = {
@@ -353,4 +398,26 @@ LOGGING = {
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
     },
+}
+
+# --- Webhooks (imaging.webhooks) ----------------------------------------------------------------
+# Seconds to wait after each failed attempt: Standard Webhooks' schedule (5 s … 10 h), 8 attempts
+# over about 28 hours; then the delivery is failed (it can still be redelivered by hand).
+WEBHOOK_RETRY_DELAYS = env.list(
+    "WEBHOOK_RETRY_DELAYS", cast=int, default=[5, 300, 1800, 7200, 18000, 36000, 36000]
+)
+# One attempt: a connect timeout and a deadline over DNS, connect, TLS, request and response.
+WEBHOOK_CONNECT_TIMEOUT_SECONDS = env.float("WEBHOOK_CONNECT_TIMEOUT_SECONDS", default=2.0)
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+WEBHOOK_MAX_ENDPOINTS_PER_ACCOUNT = env.int("WEBHOOK_MAX_ENDPOINTS_PER_ACCOUNT", default=10)
+# Retries due within this many seconds are queued with a countdown; later ones are left to the
+# sweep. Long countdowns sit in worker memory and, with Redis, outlive the visibility timeout and
+# come back as duplicates.
+WEBHOOK_COUNTDOWN_MAX_SECONDS = 600
+# The sweep re-queues pending deliveries whose time has come (lost messages, long retries).
+WEBHOOK_SWEEP_SECONDS = 60.0
+CELERY_BEAT_SCHEDULE["webhooks-sweep"] = {
+    "task": "webhooks.sweep",
+    "schedule": WEBHOOK_SWEEP_SECONDS,
+    "options": {"queue": "celery"},
 }

@@ -158,7 +158,11 @@ class ModelManager:
             self.pipeline(operation)
 
     def _load(self, model: str, wanted: str) -> LoadedPipeline:
-        from diffusers import AutoPipelineForImage2Image, DiffusionPipeline
+        from diffusers import (
+            AutoPipelineForImage2Image,
+            AutoPipelineForText2Image,
+            DiffusionPipeline,
+        )
 
         base = self._pipelines.get((model, "text")) or self._pipelines.get((model, "image"))
         if base is not None:
@@ -168,8 +172,14 @@ class ModelManager:
             pipe.to(self.device)
             pipe.set_progress_bar_config(disable=True)
         kind = _pipeline_kind(pipe)
+        # Whichever kind was loaded first, the other shares its weights through from_pipe.
+        convert = None
         if wanted == "image" and kind == "text":
-            pipe = AutoPipelineForImage2Image.from_pipe(pipe)
+            convert = AutoPipelineForImage2Image
+        elif wanted == "text" and kind == "img2img":
+            convert = AutoPipelineForText2Image
+        if convert is not None:
+            pipe = convert.from_pipe(pipe)
             pipe.set_progress_bar_config(disable=True)
             kind = _pipeline_kind(pipe)
         demo = is_demo_model(model)

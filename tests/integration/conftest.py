@@ -98,6 +98,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         DJANGO_SETTINGS_MODULE="config.settings.base",
         NANOBANANA_VAR_DIR=str(var_dir),
         PYTHONUNBUFFERED="1",
+        # Test image servers and webhook receivers listen on loopback.
+        NANOBANANA_FETCH_ALLOW_HOSTS="127.0.0.1",
     )
     database_url = os.environ.get("DATABASE_URL", "")
     admin_dsn = ""

@@ -84,3 +84,59 @@ def test_batch_edit_runs_every_item(stack: Stack, key: str) -> None:
                 pending.discard(task_id)
         time.sleep(1)
     assert not pending
+
+
+def new_key(stack: Stack, email: str) -> str:
+    out = stack.manage("issue_api_key", "--email", email, "--plan", "pro").stdout
+    return out.strip().splitlines()[-1]
+
+
+def balance(stack: Stack, key: str) -> int:
+    return stack.request("/v1/account", auth(key))[2]["credits"]["balance"]
+
+
+def test_an_idempotent_retry_gets_the_same_answer_and_one_charge(stack: Stack) -> None:
+    key = new_key(stack, "idem@example.com")
+    before = balance(stack, key)
+    headers = {**auth(key), "Idempotency-Key": "render-7"}
+    body = {"prompt": "a red fox in the snow", "width": 64, "height": 64}
+    status, _h, first = stack.request("/v1/text-to-image", headers, "POST", body, timeout=120)
+    assert status == 200, first
+    status, replay_headers, again = stack.request("/v1/text-to-image", headers, "POST", body)
+    assert status == 200 and again["task_id"] == first["task_id"]
+    assert replay_headers["Idempotent-Replayed"] == "true"
+    assert balance(stack, key) == before - 8
+    status, _h, conflict = stack.request(
+        "/v1/text-to-image", headers, "POST", {**body, "prompt": "a blue fox"}
+    )
+    assert status == 409 and conflict["error"]["code"] == "IDEMPOTENCY_CONFLICT"
+
+
+def test_a_task_queued_behind_another_is_cancelled_and_refunded(stack: Stack) -> None:
+    key = new_key(stack, "cancel@example.com")
+    before = balance(stack, key)
+    async_headers = {**auth(key), "Prefer": "respond-async"}
+    # The worker runs one task at a time: a large generation keeps it busy meanwhile.
+    busy = {"prompt": "a long river", "width": 1024, "height": 1024, "quality": "high"}
+    stack.request("/v1/text-to-image", async_headers, "POST", busy)
+    status, _h, queued = stack.request(
+        "/v1/enhance", async_headers, "POST", {"image_url": data_url((90, 90, 90))}
+    )
+    assert status == 202
+    status, _h, cancelled = stack.request(f"/v1/task/{queued['task_id']}/cancel", auth(key), "POST")
+    assert status == 200 and cancelled["status"] == "cancelled", cancelled
+    assert balance(stack, key) == before - 8  # the enhance's 4 credits came back
+    time.sleep(1)  # the worker may reach the cancelled task's message: it must skip it
+    assert stack.request(f"/v1/task/{queued['task_id']}", auth(key))[2]["status"] == "cancelled"
+
+
+def test_tenant_b_cannot_see_tenant_as_task(stack: Stack) -> None:
+    key_a, key_b = new_key(stack, "tenant-a@example.com"), new_key(stack, "tenant-b@example.com")
+    async_headers = {**auth(key_a), "Prefer": "respond-async"}
+    body = {"image_url": data_url((10, 20, 30)), "enhancement_type": "color"}
+    _s, _h, accepted = stack.request("/v1/enhance", async_headers, "POST", body)
+    for path in (f"/v1/task/{accepted['task_id']}", f"/v1/task/{accepted['task_id']}/cancel"):
+        method = "POST" if path.endswith("cancel") else "GET"
+        status, _h, body_b = stack.request(path, auth(key_b), method)
+        assert status == 404 and body_b["error"]["code"] == "NOT_FOUND"
+    assert stack.request(f"/v1/task/{accepted['task_id']}", auth(key_a))[0] == 200

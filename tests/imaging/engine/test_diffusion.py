@@ -72,6 +72,19 @@ def test_image_operations_share_the_text_to_image_weights(diffusion_manager):
     assert diffusion_manager.pipeline("batch_edit") is edit
 
 
+def test_text_to_image_after_an_edit_loaded_first_gets_a_text_pipeline(demo_models):
+    """A fresh worker whose first job is an edit, then a generation (found by the reference
+    examples over HTTP: the generation was handed the img2img pipeline)."""
+    manager = diffusion.ModelManager(demo_models, device="cpu")
+    edit = manager.pipeline("image_edit")
+    text = manager.pipeline("text_to_image")
+    assert type(text.pipe).__name__ == "StableDiffusionPipeline"
+    assert text.pipe.unet is edit.pipe.unet
+    request = TextToImageRequest(prompt="a lighthouse", width=64, height=64, seed=1)
+    [image] = diffusion.text_to_image(request, manager=manager).images
+    assert image.size == (64, 64)
+
+
 def test_settings_with_empty_ids_fall_back_to_the_demo_models(tmp_path):
     manager = diffusion.model_manager_from_settings(
         models={"text_to_image": "", "image_edit": ""}, cache_dir=tmp_path

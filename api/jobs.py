@@ -1,0 +1,10 @@
+"""Celery jobs of the api app (listed in CELERY_IMPORTS: api.tasks holds the task views)."""
+
+from celery import shared_task
+
+from api.idempotency import idempotency_keys_purge
+
+
+@shared_task(name="api.idempotency_purge")
+def idempotency_purge() -> int:
+    return idempotency_keys_purge()

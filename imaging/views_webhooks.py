@@ -1,0 +1,106 @@
+"""The /webhooks dashboard page: the signed-in user's callback URLs and their recent deliveries."""
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from accounts.services import user_personal_account_ensure
+from config.errors import InvalidRequest, NotFound
+from imaging.webhooks import (
+    MAX_DESCRIPTION_LENGTH,
+    MAX_URL_LENGTH,
+    CallbackUrlRejected,
+    webhook_delivery_list,
+    webhook_delivery_redeliver,
+    webhook_endpoint_create,
+    webhook_endpoint_delete,
+    webhook_endpoint_list,
+    webhook_endpoint_secret,
+)
+
+RECENT_DELIVERIES = 20
+
+
+class WebhookEndpointCreateForm(forms.Form):
+    url = forms.CharField(
+        label=gettext_lazy("URL"),
+        max_length=MAX_URL_LENGTH,
+        widget=forms.URLInput(attrs={"placeholder": "https://example.com/webhooks/nanobanana"}),
+    )
+    description = forms.CharField(
+        label=gettext_lazy("Description"), max_length=MAX_DESCRIPTION_LENGTH, required=False
+    )
+
+
+def _render_page(
+    request: HttpRequest, *, form: WebhookEndpointCreateForm, status: int = 200
+) -> HttpResponse:
+    account = user_personal_account_ensure(user=request.user)
+    endpoints = [
+        (endpoint, webhook_endpoint_secret(endpoint=endpoint))
+        for endpoint in webhook_endpoint_list(account=account)
+    ]
+    context = {
+        "endpoints": endpoints,
+        "deliveries": webhook_delivery_list(account=account, limit=RECENT_DELIVERIES),
+        "form": form,
+    }
+    return render(request, "webhooks/webhooks.html", context, status=status)
+
+
+@never_cache
+@login_required
+def webhooks_page(request: HttpRequest) -> HttpResponse:
+    return _render_page(request, form=WebhookEndpointCreateForm())
+
+
+@never_cache
+@login_required
+@require_POST
+def webhook_endpoint_create_view(request: HttpRequest) -> HttpResponse:
+    form = WebhookEndpointCreateForm(request.POST)
+    if form.is_valid():
+        account = user_personal_account_ensure(user=request.user)
+        try:
+            webhook_endpoint_create(account=account, **form.cleaned_data)
+        except CallbackUrlRejected as error:
+            form.add_error("url", error.reason)
+        except InvalidRequest as error:
+            form.add_error(None, str(error.details))
+        else:
+            messages.success(request, _("Webhook endpoint added."))
+            return redirect("webhooks")
+    return _render_page(request, form=form, status=400)
+
+
+@login_required
+@require_POST
+def webhook_endpoint_delete_view(request: HttpRequest, endpoint_id: str) -> HttpResponse:
+    account = user_personal_account_ensure(user=request.user)
+    try:
+        webhook_endpoint_delete(account=account, public_id=endpoint_id)
+    except NotFound as error:
+        raise Http404(str(error.details)) from error
+    messages.success(request, _("Webhook endpoint deleted."))
+    return redirect("webhooks")
+
+
+@login_required
+@require_POST
+def webhook_redeliver_view(request: HttpRequest, delivery_id: str) -> HttpResponse:
+    account = user_personal_account_ensure(user=request.user)
+    try:
+        delivery = webhook_delivery_redeliver(account=account, public_id=delivery_id)
+    except NotFound as error:
+        raise Http404(str(error.details)) from error
+    except InvalidRequest as error:
+        messages.error(request, str(error.details))
+    else:
+        messages.success(request, _("Delivery %(id)s queued again.") % {"id": delivery.public_id})
+    return redirect("webhooks")

@@ -1,0 +1,494 @@
+"""Webhooks: the callback URLs an account registers, and the signed deliveries of its task events
+(`task.completed`, `task.failed`) with their retries and redelivery.
+
+Format: Standard Webhooks (https://www.standardwebhooks.com). Each delivery is one message whose
+`webhook-id` (`msg_…`) never changes across attempts, so receivers de-duplicate on it; the body is
+`{"type", "timestamp", "data"}` with `data` exactly what GET /v1/task/{id} answers. Every attempt
+is signed afresh (`webhook-timestamp` is the attempt's time, so a receiver's replay window holds
+for late retries): `v1,` + base64 HMAC-SHA256 of `{id}.{timestamp}.{body}` keyed with the secret's
+base64 part after `whsec_`.
+
+Secrets are not stored: `whsec_` + base64 HMAC-SHA256(SECRET_KEY, "nanobanana-webhook:" + salt),
+so a copy of the database reveals none (a new salt is a new secret; so is a new SECRET_KEY).
+
+Delivery is as careful as image fetching (imaging.inputs), with the same machinery: http(s) only,
+no credentials, the host resolved once and every address public unless the host is in
+NANOBANANA_FETCH_ALLOW_HOSTS, the connection pinned to the vetted address (hostname kept for
+SNI and certificates), one deadline over it all, no redirects followed (a 3xx is a failure), the
+response body never read.
+
+Attempts: a delivery is claimed with a conditional UPDATE that counts the attempt and leases the
+row, so the Celery message, a duplicate of it and the sweep can never POST the same attempt
+twice. A failure schedules the next attempt after WEBHOOK_RETRY_DELAYS[n]; after the last one
+the delivery is failed. The beat sweep re-queues whatever is due, so a lost message, a broker
+that was down, or a worker that died mid-attempt only delays a delivery.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import httpx
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from kombu.exceptions import OperationalError as BrokerError
+
+from accounts.models import Account
+from config.errors import InvalidRequest, NotFound
+from imaging.inputs import (
+    IPAddress,
+    _address_is_public,
+    _Deadline,
+    _PinnedBackend,
+    _PinnedTransport,
+    _resolve,
+)
+from imaging.models import Task, WebhookDelivery, WebhookEndpoint
+from imaging.selectors import iso_utc, task_detail
+
+logger = logging.getLogger(__name__)
+
+SECRET_PREFIX = "whsec_"  # noqa: S105 (a format prefix, not a secret)
+SECRET_CONTEXT = "nanobanana-webhook:"  # noqa: S105 (HMAC domain separation)
+SIGNATURE_VERSION = "v1"
+# Standard Webhooks' recommended replay window for receivers.
+SIGNATURE_TOLERANCE_SECONDS = 300
+USER_AGENT = "NanoBanana-Webhooks/1"
+QUEUE = "celery"  # light I/O: never behind image work on the cpu or gpu queues
+MAX_URL_LENGTH = 2048
+MAX_DESCRIPTION_LENGTH = 200
+DELIVERIES_SHOWN = 50
+SWEEP_BATCH = 500
+# Longer than an attempt can last (DNS + connect + request all fit in WEBHOOK_TIMEOUT_SECONDS):
+# past it, a claimed attempt whose worker died is due again.
+ATTEMPT_LEASE_SECONDS = 120
+# A countdown message may fire a little before the due time the database holds.
+DUE_GRACE = timedelta(seconds=2)
+
+EVENT_TYPES = {
+    Task.Status.COMPLETED: WebhookDelivery.EventType.TASK_COMPLETED,
+    Task.Status.FAILED: WebhookDelivery.EventType.TASK_FAILED,
+}
+
+
+# --- signing ------------------------------------------------------------------------------------
+
+
+def webhook_endpoint_secret(*, endpoint: WebhookEndpoint) -> str:
+    """The endpoint's signing secret (`whsec_…`), derived, never stored."""
+    digest = hmac.new(
+        settings.SECRET_KEY.encode(),
+        (SECRET_CONTEXT + endpoint.secret_salt).encode(),
+        hashlib.sha256,
+    ).digest()
+    return SECRET_PREFIX + base64.b64encode(digest).decode("ascii")
+
+
+def webhook_signature_compute(*, secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
+    """The `webhook-signature` header value for one message."""
+    key = base64.b64decode(secret.removeprefix(SECRET_PREFIX))
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    digest = hmac.new(key, signed, hashlib.sha256).digest()
+    return f"{SIGNATURE_VERSION},{base64.b64encode(digest).decode('ascii')}"
+
+
+def webhook_signature_verify(
+    *,
+    secret: str,
+    msg_id: str,
+    timestamp: str,
+    signature: str,
+    body: bytes,
+    now: float | None = None,
+    tolerance: int = SIGNATURE_TOLERANCE_SECONDS,
+) -> bool:
+    """Whether a received message is ours and recent: any of the space-separated `v1,` signatures
+    matches, and the timestamp is within `tolerance` seconds of now (either way)."""
+    try:
+        sent_at = int(timestamp)
+        expected = webhook_signature_compute(
+            secret=secret, msg_id=msg_id, timestamp=sent_at, body=body
+        )
+    except ValueError:  # not a number, or a secret that is not base64 (binascii.Error)
+        return False
+    if abs((time.time() if now is None else now) - sent_at) > tolerance:
+        return False
+    expected_mac = expected.partition(",")[2].encode()
+    for candidate in signature.split():
+        version, _comma, mac = candidate.partition(",")
+        if version == SIGNATURE_VERSION and hmac.compare_digest(mac.encode(), expected_mac):
+            return True
+    return False
+
+
+def _body(payload: dict) -> bytes:
+    # Sorted keys: jsonb does not keep key order, and every attempt should send the same bytes.
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+# --- callback URLs ------------------------------------------------------------------------------
+
+
+class CallbackUrlRejected(InvalidRequest):
+    """400 INVALID_REQUEST naming the `url` field; `reason` is the sentence alone (for forms)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"url: {reason}")
+
+
+def _callback_url_parse(raw: str) -> httpx.URL:
+    raw = raw.strip()
+    if not raw:
+        raise CallbackUrlRejected(_("Enter the URL to send webhooks to."))
+    if len(raw) > MAX_URL_LENGTH:
+        raise CallbackUrlRejected(
+            _("The URL is longer than %(limit)d characters.") % {"limit": MAX_URL_LENGTH}
+        )
+    try:
+        url = httpx.URL(raw)
+    except (httpx.InvalidURL, ValueError, TypeError):
+        raise CallbackUrlRejected(_("This is not a valid URL.")) from None
+    if url.scheme not in ("http", "https"):
+        raise CallbackUrlRejected(_("The URL must use http or https."))
+    if url.userinfo:
+        raise CallbackUrlRejected(_("The URL must not contain credentials."))
+    if not url.raw_host:
+        raise CallbackUrlRejected(_("The URL has no host."))
+    return url.copy_with(fragment=None)
+
+
+def _callback_url_addresses(url: httpx.URL, *, deadline: _Deadline) -> list[IPAddress]:
+    """The host's addresses from one lookup; all public unless the host is allowlisted (the same
+    rule and the same resolver as image URLs)."""
+    host = url.raw_host.decode("ascii")
+    try:
+        addresses = _resolve(host, url.port or (443 if url.scheme == "https" else 80), deadline)
+    except InvalidRequest:
+        raise CallbackUrlRejected(_("The URL's host could not be resolved.")) from None
+    allowed_hosts = {
+        name.strip().strip("[]").lower() for name in settings.NANOBANANA_FETCH_ALLOW_HOSTS
+    }
+    if host.lower() not in allowed_hosts and not all(map(_address_is_public, addresses)):
+        raise CallbackUrlRejected(_("The URL points to an address that is not public."))
+    return addresses
+
+
+# --- endpoints ----------------------------------------------------------------------------------
+
+
+def webhook_endpoint_list(*, account: Account) -> list[WebhookEndpoint]:
+    return list(WebhookEndpoint.objects.for_account(account).order_by("created_at", "pk"))
+
+
+def webhook_endpoint_get(*, account: Account, public_id: str) -> WebhookEndpoint:
+    endpoint = WebhookEndpoint.objects.for_account(account).filter(public_id=public_id).first()
+    if endpoint is None:  # another tenant's endpoint is as absent as one that never existed
+        raise NotFound(f"webhook endpoint {public_id!r} not found")
+    return endpoint
+
+
+def webhook_endpoint_create(
+    *, account: Account, url: str, description: str = ""
+) -> WebhookEndpoint:
+    """Register a callback URL after vetting it like a delivery would (a URL that could never be
+    delivered to is refused now, not silently failed later)."""
+    parsed = _callback_url_parse(url)
+    _callback_url_addresses(parsed, deadline=_Deadline(float(settings.WEBHOOK_TIMEOUT_SECONDS)))
+    description = description.strip()
+    if len(description) > MAX_DESCRIPTION_LENGTH:
+        raise InvalidRequest(
+            _("description: at most %(limit)d characters.") % {"limit": MAX_DESCRIPTION_LENGTH}
+        )
+    limit = settings.WEBHOOK_MAX_ENDPOINTS_PER_ACCOUNT
+    with transaction.atomic():
+        # The account row lock orders concurrent registrations, so the cap holds.
+        Account.objects.select_for_update().filter(pk=account.pk).first()
+        if WebhookEndpoint.objects.for_account(account).count() >= limit:
+            raise InvalidRequest(
+                _("An account can have at most %(limit)d webhook endpoints; delete one first.")
+                % {"limit": limit}
+            )
+        return WebhookEndpoint.objects.create(
+            account=account, url=str(parsed), description=description
+        )
+
+
+def webhook_endpoint_delete(*, account: Account, public_id: str) -> None:
+    """Delete an endpoint with its delivery log; attempts already claimed find nothing to send."""
+    webhook_endpoint_get(account=account, public_id=public_id).delete()
+
+
+# --- deliveries: reads --------------------------------------------------------------------------
+
+
+def webhook_delivery_list(
+    *, account: Account, endpoint: WebhookEndpoint | None = None, limit: int = DELIVERIES_SHOWN
+) -> list[WebhookDelivery]:
+    """The most recent deliveries, newest first: of one endpoint, or of the whole account."""
+    deliveries = WebhookDelivery.objects.for_account(account).select_related("endpoint", "task")
+    if endpoint is not None:
+        deliveries = deliveries.filter(endpoint=endpoint)
+    return list(deliveries.order_by("-created_at", "-pk")[:limit])
+
+
+def webhook_delivery_get(*, account: Account, public_id: str) -> WebhookDelivery:
+    delivery = (
+        WebhookDelivery.objects.for_account(account)
+        .select_related("endpoint", "task")
+        .filter(public_id=public_id)
+        .first()
+    )
+    if delivery is None:
+        raise NotFound(f"webhook delivery {public_id!r} not found")
+    return delivery
+
+
+def webhook_deliveries_due(*, now: datetime | None = None, limit: int = SWEEP_BATCH) -> list[int]:
+    """Ids of pending deliveries whose next attempt is due (none of them mid-attempt: a claimed
+    attempt's lease keeps it in the future), oldest first. Every account's: run by beat."""
+    now = now or timezone.now()
+    return list(
+        WebhookDelivery.unscoped_objects.filter(
+            status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now
+        )
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+# --- deliveries: creating and queueing ----------------------------------------------------------
+
+
+def webhooks_task_finished(*, task_id: int) -> list[WebhookDelivery]:
+    """One delivery per active endpoint of the task's account for its completion or failure, each
+    queued. Called once the finish is committed; calling it again creates nothing new."""
+    task = Task.unscoped_objects.select_related("account").filter(pk=task_id).first()
+    event_type = EVENT_TYPES.get(task.status) if task is not None else None
+    if event_type is None:
+        return []
+    endpoints = list(
+        WebhookEndpoint.objects.for_account(task.account).filter(is_active=True).order_by("pk")
+    )
+    if not endpoints:
+        return []
+    payload = {
+        "type": event_type,
+        "timestamp": iso_utc(task.completed_at or timezone.now()),
+        "data": task_detail(task=task),
+    }
+    created = []
+    for endpoint in endpoints:
+        delivery, is_new = WebhookDelivery.objects.for_account(task.account).get_or_create(
+            account=task.account,
+            endpoint=endpoint,
+            task=task,
+            event_type=event_type,
+            defaults={"payload": payload, "next_attempt_at": timezone.now()},
+        )
+        if is_new:
+            created.append(delivery)
+    for delivery in created:
+        transaction.on_commit(lambda pk=delivery.pk: webhook_delivery_enqueue(delivery_id=pk))
+    return created
+
+
+def webhook_delivery_enqueue(*, delivery_id: int, countdown: int | None = None) -> bool:
+    """Queue an attempt; a broker that is down is logged, not raised (the sweep queues it later)."""
+    # imaging.tasks imports imaging.services, which imports this module.
+    from imaging.tasks import webhook_deliver
+
+    try:
+        webhook_deliver.apply_async(args=[delivery_id], queue=QUEUE, countdown=countdown)
+    except (BrokerError, OSError):
+        logger.warning(
+            "could not queue webhook delivery %s; the sweep will", delivery_id, exc_info=True
+        )
+        return False
+    return True
+
+
+def webhook_delivery_redeliver(*, account: Account, public_id: str) -> WebhookDelivery:
+    """Send a delivery again from the start of the retry schedule, with the same `webhook-id`
+    (receivers that already processed it recognise it)."""
+    delivery = webhook_delivery_get(account=account, public_id=public_id)
+    if not delivery.endpoint.is_active:
+        raise InvalidRequest(_("The endpoint of this delivery is disabled."))
+    WebhookDelivery.objects.for_account(account).filter(pk=delivery.pk).update(
+        status=WebhookDelivery.Status.PENDING,
+        attempts=0,
+        next_attempt_at=timezone.now(),
+        last_status_code=None,
+        last_error="",
+    )
+    transaction.on_commit(lambda: webhook_delivery_enqueue(delivery_id=delivery.pk))
+    delivery.refresh_from_db()
+    return delivery
+
+
+def webhooks_sweep(*, now: datetime | None = None) -> int:
+    """Queue the deliveries whose message is late or lost (run by beat)."""
+    # Due for longer than a sweep interval: a message about to run is left alone, so a healthy
+    # queue gets no duplicates (and a duplicate only finds the attempt already claimed).
+    overdue = timedelta(seconds=settings.WEBHOOK_SWEEP_SECONDS)
+    due = webhook_deliveries_due(now=(now or timezone.now()) - overdue)
+    for delivery_id in due:
+        webhook_delivery_enqueue(delivery_id=delivery_id)
+    return len(due)
+
+
+# --- deliveries: attempts -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AttemptOutcome:
+    """What one call of `webhook_delivery_attempt` did: `status` is the delivery's status after it
+    ("skipped": nothing was due, or another attempt owns the row); `retry_in` the seconds until
+    the next attempt when one was scheduled."""
+
+    status: str
+    retry_in: int | None = None
+
+
+SKIPPED = AttemptOutcome(status="skipped")
+
+
+class _AttemptFailed(Exception):
+    """The POST did not reach a 2xx answer; the message is the delivery's `last_error`."""
+
+
+def webhook_delivery_attempt(*, delivery_id: int) -> AttemptOutcome:
+    """Make the delivery's next attempt if it is due: POST, record the answer, schedule a retry."""
+    delivery = _delivery_claim(delivery_id=delivery_id)
+    if delivery is None:
+        return SKIPPED
+    endpoint = delivery.endpoint
+    if not endpoint.is_active:
+        return _attempt_record(delivery, status_code=None, error="endpoint disabled", final=True)
+    timestamp = int(time.time())
+    body = _body(delivery.payload)
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "webhook-id": delivery.public_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": webhook_signature_compute(
+            secret=webhook_endpoint_secret(endpoint=endpoint),
+            msg_id=delivery.public_id,
+            timestamp=timestamp,
+            body=body,
+        ),
+    }
+    status_code = None
+    try:
+        status_code = _post(url=endpoint.url, body=body, headers=headers)
+        error = "" if 200 <= status_code < 300 else f"HTTP {status_code}"
+    except _AttemptFailed as failure:
+        error = str(failure)
+    except Exception:
+        # Our bug, not the receiver's: logged, and the schedule goes on as for any failure.
+        logger.exception("webhook delivery %s crashed", delivery.public_id)
+        error = "internal error"
+    return _attempt_record(delivery, status_code=status_code, error=error)
+
+
+def _delivery_claim(*, delivery_id: int) -> WebhookDelivery | None:
+    """Take the due attempt: count it and lease the row, in one conditional UPDATE."""
+    now = timezone.now()
+    max_attempts = len(settings.WEBHOOK_RETRY_DELAYS) + 1
+    due = WebhookDelivery.unscoped_objects.filter(
+        pk=delivery_id,
+        status=WebhookDelivery.Status.PENDING,
+        next_attempt_at__lte=now + DUE_GRACE,
+    )
+    claimed = due.filter(attempts__lt=max_attempts).update(
+        attempts=F("attempts") + 1,
+        last_attempt_at=now,
+        next_attempt_at=now + timedelta(seconds=ATTEMPT_LEASE_SECONDS),
+    )
+    if not claimed:
+        # Due with no attempt left: the worker of the last attempt died before recording it.
+        due.filter(attempts__gte=max_attempts).update(
+            status=WebhookDelivery.Status.FAILED, next_attempt_at=None, last_error="worker lost"
+        )
+        return None
+    # None when the endpoint (and with it the delivery) was deleted a moment ago.
+    return (
+        WebhookDelivery.unscoped_objects.select_related("endpoint").filter(pk=delivery_id).first()
+    )
+
+
+def _attempt_record(
+    delivery: WebhookDelivery, *, status_code: int | None, error: str, final: bool = False
+) -> AttemptOutcome:
+    fields: dict = {"last_status_code": status_code, "last_error": error[:300]}
+    retry_in = None
+    delays = settings.WEBHOOK_RETRY_DELAYS
+    if not error:
+        fields.update(status=WebhookDelivery.Status.SUCCEEDED, next_attempt_at=None)
+    elif final or delivery.attempts > len(delays):
+        fields.update(status=WebhookDelivery.Status.FAILED, next_attempt_at=None)
+    else:
+        retry_in = int(delays[delivery.attempts - 1])
+        fields["next_attempt_at"] = timezone.now() + timedelta(seconds=retry_in)
+    # Only this attempt's claim is written over: a redelivery meanwhile started a new series.
+    recorded = WebhookDelivery.unscoped_objects.filter(
+        pk=delivery.pk,
+        status=WebhookDelivery.Status.PENDING,
+        attempts=delivery.attempts,
+        last_attempt_at=delivery.last_attempt_at,
+    ).update(**fields)
+    if not recorded:
+        return SKIPPED
+    return AttemptOutcome(
+        status=fields.get("status", WebhookDelivery.Status.PENDING), retry_in=retry_in
+    )
+
+
+def _post(*, url: str, body: bytes, headers: dict[str, str]) -> int:
+    """The receiver's status code, from the first vetted address that accepts a connection."""
+    deadline = _Deadline(float(settings.WEBHOOK_TIMEOUT_SECONDS))
+    try:
+        parsed = _callback_url_parse(url)
+        # Resolved and vetted again on every attempt: the name may point elsewhere by now.
+        addresses = _callback_url_addresses(parsed, deadline=deadline)
+    except CallbackUrlRejected as rejected:
+        raise _AttemptFailed(rejected.reason) from None
+    host = parsed.raw_host.decode("ascii")
+    timeout = httpx.Timeout(
+        float(settings.WEBHOOK_TIMEOUT_SECONDS),
+        connect=float(settings.WEBHOOK_CONNECT_TIMEOUT_SECONDS),
+    )
+    for index, address in enumerate(addresses):
+        backend = _PinnedBackend(host=host, address=address, deadline=deadline)
+        try:
+            # trust_env=False: a proxy from the environment would connect somewhere unvetted.
+            with (
+                httpx.Client(
+                    transport=_PinnedTransport(backend=backend),
+                    timeout=timeout,
+                    follow_redirects=False,
+                    trust_env=False,
+                ) as client,
+                client.stream("POST", parsed, content=body, headers=headers) as response,
+            ):
+                # The body is never read: the status is the whole answer.
+                return response.status_code
+        except (httpx.ConnectError, httpx.ConnectTimeout):
+            if index == len(addresses) - 1:
+                raise _AttemptFailed("could not connect") from None
+        except httpx.TimeoutException:
+            raise _AttemptFailed("timed out") from None
+        except httpx.HTTPError as error:
+            raise _AttemptFailed(f"request failed ({type(error).__name__})") from None
+    raise AssertionError("unreachable: addresses is never empty")
