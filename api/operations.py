@@ -26,7 +26,11 @@ from api.errors import error_body
 from api.idempotency import StoredResponse, idempotency_store
 from api.schema import BATCH_EDIT_DOCS, image_operation
 from billing.costs import Operation, operation_cost
-from billing.selectors import account_plan, account_upload_limit_bytes
+from billing.selectors import (
+    account_credits_remaining,
+    account_plan,
+    account_upload_limit_bytes,
+)
 from config.errors import ProcessingError
 from imaging.models import Task
 from imaging.notifications import task_wait_finished
@@ -34,6 +38,8 @@ from imaging.selectors import task_get, task_image_url, task_mask_url
 from imaging.services import TaskInput, tasks_submit
 
 OUTPUT_FORMATS = ["jpeg", "png"]
+CREDITS_USED_HEADER = "X-Credits-Used"
+CREDITS_REMAINING_HEADER = "X-Credits-Remaining"
 SEED_MAX = 2**32 - 1
 
 
@@ -88,7 +94,7 @@ class OperationApi(ApiView):
         )
         response["Location"] = reverse("api:task", kwargs={"task_id": task.public_id})
         response.nb_task_pk = task.pk
-        return response
+        return credit_headers_added(response, account=task.account, used=task.credits)
 
     def replay(self, stored: StoredResponse) -> Response:
         """A retry of a request still waiting (or timed out) waits for the same task."""
@@ -111,6 +117,14 @@ class OperationApi(ApiView):
             if upload_name in request.FILES and name not in data:
                 data[name] = request.FILES[upload_name]
         return data
+
+
+def credit_headers_added(response: Response, *, account: Any, used: int) -> Response:
+    """What this request was charged and what is left (`unlimited` on an unlimited plan)."""
+    remaining = account_credits_remaining(account=account)
+    response[CREDITS_USED_HEADER] = str(used)
+    response[CREDITS_REMAINING_HEADER] = "unlimited" if remaining is None else str(remaining)
+    return response
 
 
 def images_load(*, account: Any, sources: list[Any]) -> list:
@@ -260,14 +274,16 @@ class BatchEditApi(OperationApi):
         return super().post(request)
 
     def accepted(self, tasks: list[Task]) -> Response:
-        return Response(
+        total = operation_cost(self.operation, images=len(tasks))
+        response = Response(
             {
                 "success": True,
                 "batch_id": tasks[0].batch.public_id,
                 "tasks": [{"task_id": t.public_id, "status": "processing"} for t in tasks],
-                "total_credits": operation_cost(self.operation, images=len(tasks)),
+                "total_credits": total,
             }
         )
+        return credit_headers_added(response, account=tasks[0].account, used=total)
 
 
 # --- Waiting for the result -------------------------------------------------------------------
@@ -347,8 +363,14 @@ def connections_release() -> None:
 
 
 def rate_headers_copied(response: HttpResponse, *, source: HttpResponse) -> HttpResponse:
-    """The final answer carries the rate-limit headers the request was counted with."""
-    for header in ("RateLimit", "RateLimit-Policy", "Idempotent-Replayed"):
+    """The final answer carries the rate-limit and credit headers of the submit."""
+    for header in (
+        "RateLimit",
+        "RateLimit-Policy",
+        "Idempotent-Replayed",
+        CREDITS_USED_HEADER,
+        CREDITS_REMAINING_HEADER,
+    ):
         if header in source:
             response[header] = source[header]
     return response

@@ -128,7 +128,7 @@ class OperationResultSerializer(serializers.Serializer):
 @extend_schema_serializer(component_name="RemoveBackgroundResult")
 class RemoveBackgroundResultSerializer(OperationResultSerializer):
     mask_url = serializers.URLField(
-        required=False, help_text="The mask (white = subject); only with `return_mask: true`."
+        allow_null=True, help_text="The mask (white = subject); null unless `return_mask: true`."
     )
 
 
@@ -219,6 +219,23 @@ TASK_LOCATION = OpenApiParameter(
     required=True,
     description="Where to poll the task: `/v1/task/{task_id}`.",
 )
+
+CREDIT_HEADERS = [
+    OpenApiParameter(
+        "X-Credits-Used",
+        OpenApiTypes.INT,
+        OpenApiParameter.HEADER,
+        response=[200, 202],
+        description="Credits this request was charged.",
+    ),
+    OpenApiParameter(
+        "X-Credits-Remaining",
+        OpenApiTypes.STR,
+        OpenApiParameter.HEADER,
+        response=[200, 202],
+        description="The balance after the charge, or `unlimited`.",
+    ),
+]
 
 # --- Errors -------------------------------------------------------------------------------------
 
@@ -566,7 +583,7 @@ def image_operation(operation_id: str) -> Callable[[type], type]:
             summary=spec["summary"],
             description=spec["description"] + WAITING_DOC,
             tags=["Images"],
-            parameters=[PREFER, TASK_LOCATION],
+            parameters=[PREFER, TASK_LOCATION, *CREDIT_HEADERS],
             responses={
                 200: OpenApiResponse(result_serializer, description="Finished in time."),
                 202: OpenApiResponse(
@@ -735,6 +752,7 @@ BATCH_EDIT_DOCS: dict[str, Any] = {
     "the style consistent. Charged per image, all or nothing. Answers at once with the tasks; "
     "poll `GET /v1/batch/{batch_id}` or each `GET /v1/task/{task_id}`. JSON only.",
     "tags": ["Images"],
+    "parameters": CREDIT_HEADERS,
     "examples": [
         OpenApiExample("Reference (Chinese prompt)", value=BATCH_EDIT_REQUEST, request_only=True),
         OpenApiExample(

@@ -117,6 +117,13 @@ def account_plan(*, account: Account) -> Plan:
     return plan or plan_get(code=FREE_PLAN_CODE)
 
 
+def account_credits_remaining(*, account: Account) -> int | None:
+    """The balance now; None on an unlimited plan (its balance is never debited)."""
+    if account_plan(account=account).is_unlimited:
+        return None
+    return Account.objects.values_list("credit_balance", flat=True).get(pk=account.pk)
+
+
 def account_upload_limit_bytes(*, account: Account) -> int:
     """The largest input file the account's plan accepts; imaging answers 413 above it."""
     return account_plan(account=account).max_file_size_mb * 1024 * 1024

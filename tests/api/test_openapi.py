@@ -207,22 +207,31 @@ def test_a_real_error_and_a_real_202_match_the_schema(
     jsonschema.validate(response.json(), accepted)
 
 
-@pytest.mark.parametrize("with_mask", [False, True])
-def test_the_finished_answer_matches_the_schema(schema: dict[str, Any], with_mask: bool) -> None:
+@pytest.mark.parametrize(
+    ("operation", "mask_file", "component"),
+    [
+        ("image_edit", "", "OperationResult"),
+        ("remove_background", "", "RemoveBackgroundResult"),
+        ("remove_background", "results/a-mask.png", "RemoveBackgroundResult"),
+    ],
+)
+def test_the_finished_answer_matches_the_schema(
+    schema: dict[str, Any], operation: str, mask_file: str, component: str
+) -> None:
     """No worker runs in these tests: the 200 body is built from a finished task directly."""
     now = timezone.now()
     task = Task(
         public_id="task_abc",
+        operation=operation,
         status=Task.Status.COMPLETED,
         result_files=["results/a.png"],
-        mask_file="results/a-mask.png" if with_mask else "",
+        mask_file=mask_file,
         description="处理完成",
         credits=3,
         started_at=now - timedelta(seconds=2),
         completed_at=now,
     )
-    name = "RemoveBackgroundResult" if with_mask else "OperationResult"
-    result = as_json_schema(schema, {"$ref": f"#/components/schemas/{name}"})
+    result = as_json_schema(schema, {"$ref": f"#/components/schemas/{component}"})
     result["additionalProperties"] = False
     jsonschema.validate(finished_body(task), result, format_checker=jsonschema.FormatChecker())
 

@@ -29,6 +29,7 @@ def test_prefer_async_answers_202_with_location_and_charges(
     assert body["success"] is True and body["status"] == "pending" and body["credits_used"] == 8
     assert response["Location"] == f"/v1/task/{body['task_id']}"
     assert account_billing_summary(account=account).balance == 42
+    assert (response["X-Credits-Used"], response["X-Credits-Remaining"]) == ("8", "42")
     task = Task.objects.for_account(account).get()
     assert task.params["prompt"] == T2I["prompt"] and task.params["seed"] is not None
 
