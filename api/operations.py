@@ -334,10 +334,11 @@ def wait_for_result(view_class: type[OperationApi]):
         task = await task_wait_finished(task_id=task_pk, timeout=settings.API_SYNC_WAIT_SECONDS)
         if task is None:
             return accepted  # not finished in time: the 202 with its Location stands
+        # Building the body signs URLs and touches no database: no thread hop needed.
         if task.status == Task.Status.COMPLETED:
-            status, body = 200, await sync_to_async(finished_body)(task)
+            status, body = 200, finished_body(task)
         elif task.status == Task.Status.FAILED:
-            status, body = 500, await sync_to_async(failed_body)(task)
+            status, body = 500, failed_body(task)
         else:
             return accepted  # cancelled meanwhile: the 202's Location shows it
         if claim_id := getattr(accepted, "nb_idempotency_claim_id", None):

@@ -643,6 +643,7 @@ def waiters_scenario(stack: Stack, key: str, image: str, args) -> WaitResult:
         stack,
         mode="once",
         concurrency=args.waiters,
+        arrivals_per_second=args.arrival_rate,
         timeout=args.sync_wait + 60,
         method="POST",
         path="/v1/enhance",
@@ -830,8 +831,8 @@ def print_report(stack: Stack, rows: list[SubmitRow], wait: WaitResult | None, a
     if wait is not None:
         print()
         print(
-            f"Sync-waiting clients (POST /v1/enhance color 64x64, no Prefer header), "
-            f"worker concurrency {args.worker_concurrency}"
+            f"Sync-waiting clients (POST /v1/enhance color 64x64, no Prefer header), arriving "
+            f"{args.arrival_rate:g}/s, worker concurrency {args.worker_concurrency}"
         )
         p50 = percentile(wait.c2r_ms, 50)
         p99 = percentile(wait.c2r_ms, 99)
@@ -911,6 +912,12 @@ def main() -> None:
         "--waiters", type=int, default=None, help="sync-waiting clients (500; embedded 100)"
     )
     parser.add_argument("--worker-concurrency", type=int, default=2)
+    parser.add_argument(
+        "--arrival-rate",
+        type=float,
+        default=15.0,
+        help="sync waiters arrive at this many per second (0: all at once); each then waits",
+    )
     parser.add_argument("--sync-wait", type=float, default=90.0, help="API_SYNC_WAIT_SECONDS")
     parser.add_argument("--quick", action="store_true", help="3 s runs, 100 waiters")
     parser.add_argument("--embedded", action="store_true", help="SQLite + filesystem broker")

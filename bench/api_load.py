@@ -139,8 +139,12 @@ async def once_each(spec: dict) -> dict:
     go = asyncio.Event()
     results: list[dict] = []
 
-    async def client(conn: Connection) -> None:
+    rate = spec.get("arrivals_per_second") or 0
+
+    async def client(index: int, conn: Connection) -> None:
         await go.wait()
+        if rate:  # clients arrive at a steady rate rather than all in the same instant
+            await asyncio.sleep(index / rate)
         begin = time.perf_counter()
         try:
             status, body = await asyncio.wait_for(conn.send(raw), spec["timeout"])
@@ -163,7 +167,7 @@ async def once_each(spec: dict) -> dict:
             }
         )
 
-    runners = [asyncio.create_task(client(c)) for c in conns]
+    runners = [asyncio.create_task(client(i, c)) for i, c in enumerate(conns)]
     # SIGTERM (the bench saw no progress) ends the waits still open and reports what came back.
     asyncio.get_running_loop().add_signal_handler(
         signal.SIGTERM, lambda: [r.cancel() for r in runners if not r.done()]
