@@ -26,10 +26,11 @@ from api.errors import error_body
 from api.idempotency import StoredResponse, idempotency_store
 from api.schema import BATCH_EDIT_DOCS, image_operation
 from billing.costs import Operation, operation_cost
+from billing.models import CreditLedgerEntry
 from billing.selectors import (
-    account_credits_remaining,
     account_plan,
     account_upload_limit_bytes,
+    charge_balance_left,
 )
 from config.errors import ProcessingError
 from imaging.models import Task
@@ -94,7 +95,7 @@ class OperationApi(ApiView):
         )
         response["Location"] = reverse("api:task", kwargs={"task_id": task.public_id})
         response.nb_task_pk = task.pk
-        return credit_headers_added(response, account=task.account, used=task.credits)
+        return credit_headers_added(response, last_charge=task.charge, used=task.credits)
 
     def replay(self, stored: StoredResponse) -> Response:
         """A retry of a request still waiting (or timed out) waits for the same task."""
@@ -119,9 +120,12 @@ class OperationApi(ApiView):
         return data
 
 
-def credit_headers_added(response: Response, *, account: Any, used: int) -> Response:
-    """What this request was charged and what is left (`unlimited` on an unlimited plan)."""
-    remaining = account_credits_remaining(account=account)
+def credit_headers_added(
+    response: Response, *, last_charge: CreditLedgerEntry, used: int
+) -> Response:
+    """What this request was charged and what its last charge left (`unlimited` on an unlimited
+    plan), read from the ledger entry the submit already wrote."""
+    remaining = charge_balance_left(charge=last_charge)
     response[CREDITS_USED_HEADER] = str(used)
     response[CREDITS_REMAINING_HEADER] = "unlimited" if remaining is None else str(remaining)
     return response
@@ -283,7 +287,7 @@ class BatchEditApi(OperationApi):
                 "total_credits": total,
             }
         )
-        return credit_headers_added(response, account=tasks[0].account, used=total)
+        return credit_headers_added(response, last_charge=tasks[-1].charge, used=total)
 
 
 # --- Waiting for the result -------------------------------------------------------------------

@@ -117,11 +117,10 @@ def account_plan(*, account: Account) -> Plan:
     return plan or plan_get(code=FREE_PLAN_CODE)
 
 
-def account_credits_remaining(*, account: Account) -> int | None:
-    """The balance now; None on an unlimited plan (its balance is never debited)."""
-    if account_plan(account=account).is_unlimited:
-        return None
-    return Account.objects.values_list("credit_balance", flat=True).get(pk=account.pk)
+def charge_balance_left(*, charge: CreditLedgerEntry) -> int | None:
+    """The balance right after `charge`; None when the plan is unlimited (nothing was debited,
+    so the charge moved no credits)."""
+    return None if charge.amount == 0 else charge.balance_after
 
 
 def account_upload_limit_bytes(*, account: Account) -> int:

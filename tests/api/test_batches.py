@@ -40,9 +40,15 @@ def batch_post(client: APIClient, images: int) -> dict:
 def test_a_batch_is_one_task_per_image_charged_together(
     authed_client: APIClient, account: Account
 ) -> None:
-    body = batch_post(authed_client, 2)
+    response = authed_client.post(
+        "/v1/batch-edit",
+        {"prompt": "换背景", "image_urls": [data_url((10, 80, 120)), data_url((90, 80, 120))]},
+        format="json",
+    )
+    body = response.json()
     assert body["total_credits"] == 10 and len(body["tasks"]) == 2
     assert account_billing_summary(account=account).balance == 40
+    assert (response["X-Credits-Used"], response["X-Credits-Remaining"]) == ("10", "40")
     seeds = {t.params["seed"] for t in Task.objects.for_account(account)}
     assert len(seeds) == 1  # one seed shared by every item
 

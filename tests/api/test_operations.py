@@ -6,8 +6,8 @@ from rest_framework.test import APIClient
 
 from accounts.models import Account
 from accounts.services import api_key_issue, user_personal_account_ensure
-from billing.selectors import account_billing_summary
-from billing.services import credits_set_balance
+from billing.selectors import account_billing_summary, plan_get
+from billing.services import credits_set_balance, subscription_set_plan
 from imaging.models import Task
 
 pytestmark = pytest.mark.django_db
@@ -32,6 +32,15 @@ def test_prefer_async_answers_202_with_location_and_charges(
     assert (response["X-Credits-Used"], response["X-Credits-Remaining"]) == ("8", "42")
     task = Task.objects.for_account(account).get()
     assert task.params["prompt"] == T2I["prompt"] and task.params["seed"] is not None
+
+
+def test_an_unlimited_plan_reports_unlimited_credits_remaining(
+    authed_client: APIClient, account: Account
+) -> None:
+    subscription_set_plan(account=account, plan=plan_get(code="max"))
+    response = post(authed_client, "/v1/text-to-image", T2I, **ASYNC)
+    assert response.status_code == 202
+    assert (response["X-Credits-Used"], response["X-Credits-Remaining"]) == ("8", "unlimited")
 
 
 @override_settings(API_SYNC_WAIT_SECONDS=0.2)
@@ -151,9 +160,6 @@ def test_operations_need_a_key(api_client: APIClient) -> None:
 def test_the_fourth_generation_in_a_minute_on_basic_is_429(
     authed_client: APIClient, account: Account
 ) -> None:
-    from billing.selectors import plan_get
-    from billing.services import subscription_set_plan
-
     subscription_set_plan(account=account, plan=plan_get(code="basic"))
     statuses = [
         post(authed_client, "/v1/text-to-image", T2I, **ASYNC).status_code for _ in range(4)
