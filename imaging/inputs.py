@@ -209,12 +209,18 @@ def _url_addresses(url: httpx.URL, *, deadline: _Deadline) -> list[IPAddress]:
     """The host's addresses from one DNS lookup, all of them public unless the host is listed."""
     host = url.raw_host.decode("ascii")
     addresses = _resolve(host, url.port or (443 if url.scheme == "https" else 80), deadline)
+    if not host_addresses_allowed(host, addresses):
+        raise InvalidRequest(_("The image URL points to an address that is not public."))
+    return addresses
+
+
+def host_addresses_allowed(host: str, addresses: list[IPAddress]) -> bool:
+    """The one SSRF rule for every outgoing request (image fetches, webhooks): all addresses
+    public, unless the host is in NANOBANANA_FETCH_ALLOW_HOSTS (development and tests only)."""
     allowed_hosts = {
         name.strip().strip("[]").lower() for name in settings.NANOBANANA_FETCH_ALLOW_HOSTS
     }
-    if host.lower() not in allowed_hosts and not all(map(_address_is_public, addresses)):
-        raise InvalidRequest(_("The image URL points to an address that is not public."))
-    return addresses
+    return host.lower() in allowed_hosts or all(map(_address_is_public, addresses))
 
 
 def _resolve(host: str, port: int, deadline: _Deadline) -> list[IPAddress]:

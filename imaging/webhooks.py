@@ -47,11 +47,11 @@ from accounts.models import Account
 from config.errors import InvalidRequest, NotFound
 from imaging.inputs import (
     IPAddress,
-    _address_is_public,
     _Deadline,
     _PinnedBackend,
     _PinnedTransport,
     _resolve,
+    host_addresses_allowed,
 )
 from imaging.models import Task, WebhookDelivery, WebhookEndpoint
 from imaging.selectors import iso_utc, task_detail
@@ -176,10 +176,7 @@ def _callback_url_addresses(url: httpx.URL, *, deadline: _Deadline) -> list[IPAd
         addresses = _resolve(host, url.port or (443 if url.scheme == "https" else 80), deadline)
     except InvalidRequest:
         raise CallbackUrlRejected(_("The URL's host could not be resolved.")) from None
-    allowed_hosts = {
-        name.strip().strip("[]").lower() for name in settings.NANOBANANA_FETCH_ALLOW_HOSTS
-    }
-    if host.lower() not in allowed_hosts and not all(map(_address_is_public, addresses)):
+    if not host_addresses_allowed(host, addresses):
         raise CallbackUrlRejected(_("The URL points to an address that is not public."))
     return addresses
 
