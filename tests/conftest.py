@@ -27,6 +27,17 @@ def require_service(env_var: str, why: str) -> str:
     return url
 
 
+def process_env(**extra: str) -> dict[str, str]:
+    """The environment for a subprocess of the app: this one without the suite's settings and
+    service URLs (the child gets only what `extra` names), on the base settings."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DJANGO_", "DATABASE_", "REDIS_", "CELERY_"))
+    }
+    return {**env, "DJANGO_SETTINGS_MODULE": "config.settings.base", **extra}
+
+
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> None:
     """No state carries over between tests: the cache (with Redis, the whole test database,

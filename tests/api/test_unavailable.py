@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import Account
 from billing.selectors import account_billing_summary
+from tests.conftest import process_env
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -44,15 +44,6 @@ def hanging_server() -> Iterator[int]:
     server.close()
     for conn in accepted:
         conn.close()
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("DJANGO_", "DATABASE_", "REDIS_", "CELERY_"))
-    }
-    return {**env, "DJANGO_SETTINGS_MODULE": "config.settings.base", **extra}
 
 
 @pytest.mark.django_db
@@ -83,7 +74,7 @@ def test_a_hanging_broker_fails_the_publish_within_5_s(hanging_server: int, tmp_
         "    print(type(error).__name__)\n"
         "print(round(time.monotonic() - started, 2))\n"
     )
-    env = clean_env(
+    env = process_env(
         CELERY_BROKER_URL=f"redis://127.0.0.1:{hanging_server}/0",
         NANOBANANA_VAR_DIR=str(tmp_path),
     )
@@ -105,7 +96,7 @@ def test_a_hanging_database_answers_503_within_5_s(hanging_server: int, tmp_path
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    env = clean_env(
+    env = process_env(
         DATABASE_URL=f"postgres://postgres@127.0.0.1:{hanging_server}/nanobanana",
         NANOBANANA_VAR_DIR=str(tmp_path),
     )

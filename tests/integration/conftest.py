@@ -19,6 +19,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from tests.conftest import process_env
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
@@ -89,13 +91,7 @@ def _server_answers(url: str) -> bool:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """The embedded default, or PostgreSQL + Redis when the suite has them (CI)."""
     var_dir = tmp_path_factory.mktemp("var")
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DJANGO_", "DATABASE_", "REDIS_", "CELERY_"))
-    }
-    env.update(
-        DJANGO_SETTINGS_MODULE="config.settings.base",
+    env = process_env(
         NANOBANANA_VAR_DIR=str(var_dir),
         PYTHONUNBUFFERED="1",
         # Test image servers and webhook receivers listen on loopback.
