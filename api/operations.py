@@ -349,7 +349,7 @@ def wait_for_result(view_class: type[OperationApi]):
             await sync_to_async(idempotency_store)(
                 claim_id=claim_id, status_code=status, body=body, headers={}
             )
-        return rate_headers_copied(
+        return submit_headers_copied(
             JsonResponse(body, status=status, json_dumps_params={"ensure_ascii": False}),
             source=accepted,
         )
@@ -367,7 +367,7 @@ def connections_release() -> None:
             connection.close()
 
 
-def rate_headers_copied(response: HttpResponse, *, source: HttpResponse) -> HttpResponse:
+def submit_headers_copied(response: HttpResponse, *, source: HttpResponse) -> HttpResponse:
     """The final answer carries the rate-limit and credit headers of the submit."""
     for header in (
         "RateLimit",

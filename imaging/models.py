@@ -86,13 +86,17 @@ class Task(TenantOwnedModel):
 
     @property
     def is_finished(self) -> bool:
-        return self.status in {self.Status.COMPLETED, self.Status.FAILED, self.Status.CANCELLED}
+        return self.status in FINISHED_STATUSES
 
     @property
     def processing_time(self) -> float | None:
         if self.started_at and self.completed_at:
             return round((self.completed_at - self.started_at).total_seconds(), 2)
         return None
+
+
+# A task in one of these states never changes again.
+FINISHED_STATUSES = frozenset({Task.Status.COMPLETED, Task.Status.FAILED, Task.Status.CANCELLED})
 
 
 # --- webhooks (services and signing in imaging.webhooks) ----------------------------------------

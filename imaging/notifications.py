@@ -23,7 +23,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import DatabaseError
 
-from imaging.models import Task
+from imaging.models import FINISHED_STATUSES, Task
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +31,6 @@ CHANNEL = "nanobanana:task-finished"
 # With a live subscription the rows are re-read this often anyway (a message may be lost).
 RECHECK_SECONDS = 5.0
 POLL_SECONDS = 0.25
-FINISHED = [Task.Status.COMPLETED, Task.Status.FAILED, Task.Status.CANCELLED]
 
 
 @cache
@@ -54,7 +53,7 @@ def task_finished_publish(*, task_id: int) -> None:
 
 
 def _finished_tasks(task_ids: list[int]) -> list[Task]:
-    return list(Task.unscoped_objects.filter(pk__in=task_ids, status__in=FINISHED))
+    return list(Task.unscoped_objects.filter(pk__in=task_ids, status__in=FINISHED_STATUSES))
 
 
 class _Watcher:
@@ -183,7 +182,7 @@ async def _poll(*, task_id: int, timeout: float) -> Task | None:
     deadline = loop.time() + timeout
     delay = POLL_SECONDS / 4
     while True:
-        task = await Task.unscoped_objects.filter(pk=task_id, status__in=FINISHED).afirst()
+        task = await Task.unscoped_objects.filter(pk=task_id, status__in=FINISHED_STATUSES).afirst()
         remaining = deadline - loop.time()
         if task is not None or remaining <= 0:
             return task
