@@ -8,8 +8,11 @@ from accounts.models import Account, ApiKey, Membership, User
 def api_key_get_by_digest(*, digest: str) -> ApiKey | None:
     """The one indexed lookup of authentication; unscoped because the key names the tenant."""
     try:
-        # .get() on the unique digest: no ORDER BY, unlike .first().
-        return ApiKey.unscoped_objects.select_related("account").get(digest=digest)
+        # .get() on the unique digest: no ORDER BY, unlike .first(). The plan comes along: the
+        # rate limit, the file limits and the charge all need it (billing.account_plan).
+        return ApiKey.unscoped_objects.select_related("account__subscription__plan").get(
+            digest=digest
+        )
     except ApiKey.DoesNotExist:
         return None
 

@@ -4,7 +4,7 @@ server in the same run, and hundreds of clients waiting synchronously for their 
 Run: `make bench`, or `.venv/bin/python bench/api.py [--quick] [--duration S] [--concurrency N]
 [--waiters N] [--embedded] [--env NAME=VALUE] [--strict]`. Starts the real stack on a database of
 its own (uvicorn serving `config.asgi:application` with bench-only settings that add
-`/bench/bare`, and a Celery worker), drives it from a separate load process (bench/api_load.py),
+`/v1/bench-bare`, and a Celery worker), drives it from a separate load process (bench/api_load.py),
 prints the tables, and removes everything on exit, Ctrl-C included. PostgreSQL + Redis when
 DATABASE_URL / REDIS_URL are set or the local servers answer (database
 `nanobanana_bench_<random>`, Redis db 13, flushed), else the embedded default.
@@ -960,11 +960,11 @@ def main() -> None:
         rows = [
             submit_scenario(
                 stack,
-                "bare DRF APIView, POST /bench/bare (200)",
+                "bare DRF APIView, POST /v1/bench-bare (200)",
                 200,
                 args,
                 method="POST",
-                path="/bench/bare",
+                path="/v1/bench-bare",
                 headers=auth,
                 body=enhance,
             ),

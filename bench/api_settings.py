@@ -1,4 +1,4 @@
-"""Bench-only settings (bench/api.py): the product's, plus a bare DRF view at /bench/bare."""
+"""Bench-only settings (bench/api.py): the product's, plus a bare DRF view at /v1/bench-bare."""
 
 from config.settings.base import *  # noqa: F403
 

@@ -25,4 +25,5 @@ class BareApi(APIView):
         return Response({"ok": True})
 
 
-urlpatterns = [path("bench/bare", BareApi.as_view()), *product_urlpatterns]
+# Under /v1, so the baseline passes through the same middleware as the API it is compared with.
+urlpatterns = [path("v1/bench-bare", BareApi.as_view()), *product_urlpatterns]

@@ -112,8 +112,16 @@ def plan_price_id(*, plan: Plan) -> str:
 
 
 def account_plan(*, account: Account) -> Plan:
-    """The plan the account is on now; accounts without a subscription row are on the free plan."""
-    plan = Plan.objects.filter(subscriptions__account=account).first()
+    """The plan the account is on now; accounts without a subscription row are on the free plan.
+
+    No query when the account was read with its subscription and plan: API-key authentication
+    does that once per request, and a request asks for the plan several times.
+    """
+    if Account.subscription.is_cached(account):
+        subscription = getattr(account, "subscription", None)  # None: no subscription row
+        plan = subscription.plan if subscription is not None else None
+    else:
+        plan = Plan.objects.filter(subscriptions__account=account).first()
     return plan or plan_get(code=FREE_PLAN_CODE)
 
 

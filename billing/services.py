@@ -7,8 +7,7 @@ from datetime import datetime
 from uuid import uuid4
 
 from dateutil.relativedelta import relativedelta
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -32,10 +31,8 @@ def credits_grant(
     if amount < 0:
         raise ValueError("credits_grant adds credits; charges go through credits_charge")
 
-    def add() -> int:
-        # The increment happens in the database, never read-modify-write in Python.
-        Account.objects.filter(pk=account.pk).update(credit_balance=F("credit_balance") + amount)
-        return amount
+    def add() -> Movement:
+        return amount, _balance_change(account=account, delta=amount)
 
     return _ledger_move_once(
         account=account,
@@ -81,7 +78,7 @@ def credits_set_balance(
     if balance < 0:
         raise ValueError("a balance is never negative")
 
-    def set_balance() -> int:
+    def set_balance() -> Movement:
         # The row lock orders this against concurrent charges; no I/O happens while it is held.
         current = (
             Account.objects.select_for_update()
@@ -89,7 +86,7 @@ def credits_set_balance(
             .get(pk=account.pk)
         )
         Account.objects.filter(pk=account.pk).update(credit_balance=balance)
-        return balance - current
+        return balance - current, balance
 
     return _ledger_move_once(
         account=account,
@@ -102,10 +99,35 @@ def credits_set_balance(
     )
 
 
+# What a balance change did: the signed amount moved and the balance right after.
+Movement = tuple[int, int]
+
+
+def _balance_change(*, account: Account, delta: int, keep_non_negative: bool = False) -> int | None:
+    """Add `delta` to the balance in the database (never read-modify-write in Python) and return
+    the new balance in the same statement; None when `keep_non_negative` and it would go below 0.
+
+    Raw SQL because the ORM's update() cannot return the row: this runs once per charge, and a
+    second query to read the balance back is a fifth of a submit's database time.
+    """
+    quote = connection.ops.quote_name
+    table, pk = quote(Account._meta.db_table), quote(Account._meta.pk.column)
+    condition = " AND credit_balance + %s >= 0" if keep_non_negative else ""
+    params = [delta, account.pk] + ([delta] if keep_non_negative else [])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET credit_balance = credit_balance + %s "  # noqa: S608 (names only)
+            f"WHERE {pk} = %s{condition} RETURNING credit_balance",
+            params,
+        )
+        row = cursor.fetchone()
+    return None if row is None else row[0]
+
+
 def _ledger_move_once(
     *,
     account: Account,
-    move: Callable[[], int],
+    move: Callable[[], Movement],
     usage: int = 0,
     kind: str,
     idempotency_key: str,
@@ -113,19 +135,18 @@ def _ledger_move_once(
     reference: str,
     actor: User | None,
 ) -> CreditLedgerEntry:
-    """Run `move` (it changes the balance in the database and returns the signed amount) and
-    append its ledger row, in one transaction, at most once per idempotency key."""
+    """Run `move` (it changes the balance in the database) and append its ledger row, in one
+    transaction, at most once per idempotency key.
+
+    The key's unique constraint decides: a repeat's insert fails and rolls its move back with it,
+    so the common case (a new key) costs no lookup first.
+    """
     existing = CreditLedgerEntry.objects.for_account(account).filter(
         idempotency_key=idempotency_key
     )
-    if entry := existing.first():
-        return entry
     try:
         with transaction.atomic():
-            amount = move()
-            balance_after = Account.objects.values_list("credit_balance", flat=True).get(
-                pk=account.pk
-            )
+            amount, balance_after = move()
             account.credit_balance = balance_after
             return CreditLedgerEntry.objects.create(
                 account=account,
@@ -139,8 +160,13 @@ def _ledger_move_once(
                 actor=actor,
             )
     except IntegrityError:
-        # A concurrent writer recorded the same movement first; ours rolled back entirely.
+        # This movement was recorded before (a retry, or a concurrent writer); ours rolled back.
         return existing.get()
+    except InsufficientCredits:
+        # A repeated charge returns its first entry even when the balance is short by now.
+        if entry := existing.first():
+            return entry
+        raise
 
 
 def credits_charge(
@@ -161,19 +187,19 @@ def credits_charge(
         raise ValueError("a charge costs at least one credit")
     unlimited = account_plan(account=account).is_unlimited
 
-    def debit() -> int:
+    def debit() -> Movement:
         if unlimited:
-            return 0
-        taken = Account.objects.filter(pk=account.pk, credit_balance__gte=cost).update(
-            credit_balance=F("credit_balance") - cost
-        )
-        if not taken:
+            balance = Account.objects.values_list("credit_balance", flat=True).get(pk=account.pk)
+            return 0, balance
+        # One conditional statement decides: concurrent charges can never spend a credit twice.
+        balance = _balance_change(account=account, delta=-cost, keep_non_negative=True)
+        if balance is None:
             balance = Account.objects.values_list("credit_balance", flat=True).get(pk=account.pk)
             raise InsufficientCredits(
                 _("This request costs %(cost)d credits; the balance is %(balance)d.")
                 % {"cost": cost, "balance": balance}
             )
-        return -cost
+        return -cost, balance
 
     return _ledger_move_once(
         account=account,
@@ -193,11 +219,8 @@ def credits_refund(*, charge: CreditLedgerEntry, note: str = "") -> CreditLedger
         raise ValueError("only charges are refunded")
     account = charge.account
 
-    def credit_back() -> int:
-        Account.objects.filter(pk=account.pk).update(
-            credit_balance=F("credit_balance") - charge.amount
-        )
-        return -charge.amount
+    def credit_back() -> Movement:
+        return -charge.amount, _balance_change(account=account, delta=-charge.amount)
 
     return _ledger_move_once(
         account=account,

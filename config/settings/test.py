@@ -21,3 +21,6 @@ MEDIA_ROOT = Path(tempfile.mkdtemp(prefix="nanobanana-test-media-"))
 if not REDIS_URL:  # noqa: F405
     # Unit tests publish to an in-process broker; integration tests start real workers on theirs.
     CELERY_BROKER_URL = "memory://"
+
+# Each test has its own database state: the web process recounts the GPU queue on every submit.
+IMAGING_QUEUE_DEPTH_RECOUNT_SECONDS = 0.0

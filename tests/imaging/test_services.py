@@ -163,3 +163,28 @@ def test_the_reaper_fails_abandoned_tasks(account: Account) -> None:
     assert tasks_reap() == 1
     task.refresh_from_db()
     assert task.status == "failed" and balance(account) == 50
+
+
+def test_the_gpu_queue_is_recounted_once_per_interval_and_counts_own_submits_between(
+    account: Account, settings, monkeypatch
+) -> None:
+    from imaging import services
+
+    monkeypatch.setattr(services, "_queue_depth", services._QueueDepth())
+    settings.IMAGING_GPU_QUEUE_MAX_DEPTH = 3
+    settings.IMAGING_QUEUE_DEPTH_RECOUNT_SECONDS = 60
+    submit(account, Operation.TEXT_TO_IMAGE)  # counted: 0 waiting, then 1 after this submit
+    # Work another process queued meanwhile is not seen until the next count...
+    for _ in range(3):
+        Task.objects.create(account=account, operation=Operation.TEXT_TO_IMAGE, queue="gpu")
+    submit(account, Operation.TEXT_TO_IMAGE)  # 1 + 1 <= 3
+    # ...but this process's own submits are: 2 + 2 > 3.
+    with pytest.raises(TemporaryUnavailable):
+        tasks_submit(
+            account=account,
+            operation=Operation.TEXT_TO_IMAGE,
+            inputs=[TaskInput(params={}), TaskInput(params={})],
+        )
+    settings.IMAGING_QUEUE_DEPTH_RECOUNT_SECONDS = 0  # the next check counts: 5 waiting
+    with pytest.raises(TemporaryUnavailable):
+        submit(account, Operation.TEXT_TO_IMAGE)

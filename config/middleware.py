@@ -1,0 +1,162 @@
+"""The middleware stack, made to serve two kinds of client well under ASGI.
+
+Django adapts a middleware chain to its least capable member: one sync-only middleware
+(WhiteNoise's) turned the whole chain sync, so every request ran on a thread of its own and an
+async view (the /v1 image endpoints waiting for their result) blocked that thread for the whole
+wait. With every member async-capable the chain stays on the event loop, and:
+
+- `OnTheLoop…` middleware only read headers and settings: Django's `MiddlewareMixin` would run
+  each of their hooks on a thread in case they block; they never do, so they run on the loop.
+- `DashboardOnly…` middleware serve the cookie-based dashboard (sessions, CSRF, login, flash
+  messages); /v1 requests authenticate with API keys, carry no cookies worth reading, and pass
+  straight through, so they pay neither the work nor the thread hops.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from django.conf import settings
+from django.contrib.auth.middleware import AuthenticationMiddleware
+from django.contrib.messages.middleware import MessageMiddleware
+from django.contrib.sessions.middleware import SessionMiddleware
+from django.core.checks import Tags, Warning, register
+from django.http import HttpRequest, HttpResponse
+from django.middleware.clickjacking import XFrameOptionsMiddleware
+from django.middleware.common import CommonMiddleware
+from django.middleware.csrf import CsrfViewMiddleware
+from django.middleware.locale import LocaleMiddleware
+from django.middleware.security import SecurityMiddleware
+from django.utils.module_loading import import_string
+from whitenoise.middleware import WhiteNoiseMiddleware
+
+from api.middleware import is_api_path
+
+
+class OnTheLoopMixin:
+    """For a `MiddlewareMixin` whose hooks do no I/O: under ASGI they run on the event loop."""
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+        response = self.process_request(request) if hasattr(self, "process_request") else None
+        response = response or await self.get_response(request)
+        if hasattr(self, "process_response"):
+            response = self.process_response(request, response)
+        return response
+
+
+class DashboardOnlyMixin:
+    """For a `MiddlewareMixin` the dashboard needs and the API does not: /v1 skips it."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        super().__init__(get_response)
+        view_hook = getattr(self, "process_view", None)
+        if view_hook is not None:
+            # The handler calls process_view itself (not through __call__), on a thread unless
+            # it is a coroutine function: skip it for /v1 there too.
+            self.process_view = (
+                _async_view_hook(view_hook) if self.async_mode else _sync_view_hook(view_hook)
+            )
+
+    def __call__(self, request: HttpRequest) -> HttpResponse | Awaitable[HttpResponse]:
+        if is_api_path(request.path):
+            return self.get_response(request)
+        return super().__call__(request)
+
+
+def _async_view_hook(hook: Callable[..., HttpResponse | None]) -> Callable[..., Any]:
+    threaded = sync_to_async(hook, thread_sensitive=True)
+
+    async def process_view(request: HttpRequest, *args: Any) -> HttpResponse | None:
+        return None if is_api_path(request.path) else await threaded(request, *args)
+
+    return process_view
+
+
+def _sync_view_hook(hook: Callable[..., HttpResponse | None]) -> Callable[..., Any]:
+    def process_view(request: HttpRequest, *args: Any) -> HttpResponse | None:
+        return None if is_api_path(request.path) else hook(request, *args)
+
+    return process_view
+
+
+class StaticFilesMiddleware(WhiteNoiseMiddleware):
+    """WhiteNoise, async-capable: the file lookup is a dict read, and only a request that is for
+    a static file goes to a thread (to open it)."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any], **kwargs: Any) -> None:
+        super().__init__(get_response, **kwargs)
+        self.async_mode = iscoroutinefunction(get_response)
+        if self.async_mode:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> HttpResponse | Awaitable[HttpResponse]:
+        if self.async_mode:
+            return self._acall(request)
+        return super().__call__(request)
+
+    async def _acall(self, request: HttpRequest) -> HttpResponse:
+        if self.autorefresh:  # development: finding a file reads the disk
+            static_file = await sync_to_async(self.find_file)(request.path_info)
+        else:
+            static_file = self.files.get(request.path_info)
+        if static_file is None:
+            return await self.get_response(request)
+        return await sync_to_async(self.serve)(static_file, request)
+
+
+class OnTheLoopSecurityMiddleware(OnTheLoopMixin, SecurityMiddleware):
+    pass
+
+
+class OnTheLoopLocaleMiddleware(OnTheLoopMixin, LocaleMiddleware):
+    pass
+
+
+class OnTheLoopCommonMiddleware(OnTheLoopMixin, CommonMiddleware):
+    pass
+
+
+class OnTheLoopXFrameOptionsMiddleware(OnTheLoopMixin, XFrameOptionsMiddleware):
+    pass
+
+
+class DashboardOnlySessionMiddleware(DashboardOnlyMixin, SessionMiddleware):
+    pass
+
+
+class DashboardOnlyCsrfViewMiddleware(DashboardOnlyMixin, CsrfViewMiddleware):
+    pass
+
+
+class DashboardOnlyAuthenticationMiddleware(DashboardOnlyMixin, AuthenticationMiddleware):
+    pass
+
+
+class DashboardOnlyMessageMiddleware(DashboardOnlyMixin, MessageMiddleware):
+    pass
+
+
+# --- deploy checks ------------------------------------------------------------------------------
+
+# Django's security.W001-W003 look for these dotted paths in MIDDLEWARE and cannot see the
+# subclasses above (settings silence them); these checks look for the classes instead.
+_REQUIRED_FOR_DEPLOY = {
+    "nanobanana.W001": (SecurityMiddleware, "security headers (HSTS, nosniff, SSL redirect)"),
+    "nanobanana.W002": (XFrameOptionsMiddleware, "X-Frame-Options on the dashboard's pages"),
+    "nanobanana.W003": (CsrfViewMiddleware, "CSRF protection on the dashboard's forms"),
+}
+
+
+@register(Tags.security, deploy=True)
+def required_middleware_check(app_configs: Any, **kwargs: Any) -> list[Warning]:
+    installed = [import_string(path) for path in settings.MIDDLEWARE]
+    return [
+        Warning(f"No subclass of {required.__name__} in MIDDLEWARE: no {what}.", id=check_id)
+        for check_id, (required, what) in _REQUIRED_FOR_DEPLOY.items()
+        if not any(isinstance(cls, type) and issubclass(cls, required) for cls in installed)
+    ]
