@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from typing import Any, ClassVar
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import SyncToAsync, sync_to_async
 from django.conf import settings
 from django.db import connections
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -335,6 +335,7 @@ def wait_for_result(view_class: type[OperationApi]):
         task_pk = getattr(accepted, "nb_task_pk", None)
         if task_pk is None or prefers_async(request):
             return accepted
+        request_thread_release()
         task = await task_wait_finished(task_id=task_pk, timeout=settings.API_SYNC_WAIT_SECONDS)
         if task is None:
             return accepted  # not finished in time: the 202 with its Location stands
@@ -365,6 +366,22 @@ def connections_release() -> None:
     for connection in connections.all(initialized_only=True):
         if not connection.in_atomic_block:
             connection.close()
+
+
+def request_thread_release() -> None:
+    """Let this request's sync thread go before it waits.
+
+    Under ASGI, Django gives each request a thread of its own for its sync code (asgiref's
+    per-request ThreadSensitiveContext), started with the request and kept to its end: every
+    waiting client would park an OS thread. The submit gave the database connection back, so
+    nothing on that thread is needed any more; it is shut down now, and sync code after the wait
+    gets a fresh one, which the handler shuts down at the end as usual. (No context, e.g. under
+    the test client: nothing to do.)
+    """
+    context = SyncToAsync.thread_sensitive_context.get(None)
+    executor = SyncToAsync.context_to_thread_executor.pop(context, None) if context else None
+    if executor is not None:
+        executor.shutdown(wait=False)
 
 
 def submit_headers_copied(response: HttpResponse, *, source: HttpResponse) -> HttpResponse:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import redis
 
 from tests.conftest import process_env
 
@@ -108,6 +109,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     if redis_url := os.environ.get("REDIS_URL", ""):
         # Not the suite's Redis database: the suite flushes that one between tests.
         env["REDIS_URL"] = redis_url.rsplit("/", 1)[0] + "/14"
+        # Account ids restart with each database: an earlier run's rate-limit windows must go.
+        redis.Redis.from_url(env["REDIS_URL"]).flushdb()
 
     port = _free_port()
     worker_log = var_dir / "worker.log"

@@ -4,20 +4,23 @@
 import base64
 import io
 import re
+import threading
 import time
 import urllib.request
 
+import psutil
 import pytest
 from PIL import Image
 
 from tests.integration.conftest import Stack
 
 pytestmark = pytest.mark.integration
+WAITERS = 8  # within the max plan's 10 requests a minute
 
 
-def data_url(color: tuple[int, int, int]) -> str:
+def data_url(color: tuple[int, int, int], size: tuple[int, int] = (64, 48)) -> str:
     buffer = io.BytesIO()
-    Image.new("RGB", (64, 48), color).save(buffer, "PNG")
+    Image.new("RGB", size, color).save(buffer, "PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
@@ -140,3 +143,31 @@ def test_tenant_b_cannot_see_tenant_as_task(stack: Stack) -> None:
         status, _h, body_b = stack.request(path, auth(key_b), method)
         assert status == 404 and body_b["error"]["code"] == "NOT_FOUND"
     assert stack.request(f"/v1/task/{accepted['task_id']}", auth(key_a))[0] == 200
+
+
+def test_waiting_requests_park_no_server_thread(stack: Stack) -> None:
+    out = stack.manage("issue_api_key", "--email", "waiters@example.com", "--plan", "max").stdout
+    headers = auth(out.strip().splitlines()[-1])
+    server = psutil.Process(stack.processes[1].pid)  # uvicorn
+    idle = server.num_threads()
+    # A job of seconds first (Real-ESRGAN x2 of 512x512 on CPU): the stack's one worker runs it
+    # while the waiting requests' tasks queue behind it.
+    slow = {"image_url": data_url((90, 140, 200), size=(512, 512)), "enhancement_type": "upscale"}
+    async_headers = {**headers, "Prefer": "respond-async"}
+    assert stack.request("/v1/enhance", async_headers, "POST", slow)[0] == 202
+    answers: list[int] = []
+
+    def wait_for_an_image(n: int) -> None:
+        body = {"prompt": f"lighthouse {n}", "width": 64, "height": 64}
+        answers.append(stack.request("/v1/text-to-image", headers, "POST", body, timeout=120)[0])
+
+    clients = [threading.Thread(target=wait_for_an_image, args=(n,)) for n in range(WAITERS)]
+    for client in clients:
+        client.start()
+    time.sleep(1.5)  # every request submitted (milliseconds each) and now waiting
+    waiting, threads = sum(client.is_alive() for client in clients), server.num_threads()
+    for client in clients:
+        client.join()
+    assert answers == [200] * WAITERS
+    assert waiting == WAITERS
+    assert threads - idle < WAITERS // 2  # not one thread per waiting request
