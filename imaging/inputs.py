@@ -177,40 +177,53 @@ def image_decode(*, data: bytes, max_pixels: int) -> Image.Image:
 def image_fetch(*, url: str, max_bytes: int) -> bytes:
     """The body of an http(s) URL on a public address, at most `max_bytes`, within the deadline."""
     deadline = _Deadline(float(settings.IMAGE_FETCH_TIMEOUT_SECONDS))
-    current = _url_parse(url)
+    current = outgoing_url_parse(url)
     for _hop in range(MAX_REDIRECTS + 1):
-        addresses = _url_addresses(current, deadline=deadline)
+        addresses = outgoing_url_addresses(current, deadline=deadline)
         body, location = _fetch_once(current, addresses, deadline=deadline, max_bytes=max_bytes)
         if location is None:
             return body
-        current = _url_parse(location, base=current)
+        current = outgoing_url_parse(location, base=current)
     raise InvalidRequest(
         _("The image URL redirected more than %(count)d times.") % {"count": MAX_REDIRECTS}
     )
 
 
-def _url_parse(raw: str, *, base: httpx.URL | None = None) -> httpx.URL:
-    if len(raw) > MAX_URL_LENGTH:
-        raise InvalidRequest(_("The image URL is too long."))
+class UrlRefused(InvalidRequest):
+    """A URL this server will not fetch from or post to; `reason` is the sentence alone."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+def outgoing_url_parse(
+    raw: str, *, base: httpx.URL | None = None, max_length: int = MAX_URL_LENGTH
+) -> httpx.URL:
+    """The one shape rule for every outgoing request (image fetches, their redirects, webhooks):
+    http or https, no credentials, a host; the fragment dropped. UrlRefused otherwise."""
+    if len(raw) > max_length:
+        raise UrlRefused(_("The URL is longer than %(limit)d characters.") % {"limit": max_length})
     try:
         url = base.join(raw) if base is not None else httpx.URL(raw)
     except (httpx.InvalidURL, ValueError, TypeError):
-        raise InvalidRequest(_("The image URL is not a valid URL.")) from None
+        raise UrlRefused(_("This is not a valid URL.")) from None
     if url.scheme not in ("http", "https"):
-        raise InvalidRequest(_("The image URL must use http or https."))
+        raise UrlRefused(_("The URL must use http or https."))
     if url.userinfo:
-        raise InvalidRequest(_("The image URL must not contain credentials."))
+        raise UrlRefused(_("The URL must not contain credentials."))
     if not url.raw_host:
-        raise InvalidRequest(_("The image URL has no host."))
+        raise UrlRefused(_("The URL has no host."))
     return url.copy_with(fragment=None)
 
 
-def _url_addresses(url: httpx.URL, *, deadline: _Deadline) -> list[IPAddress]:
-    """The host's addresses from one DNS lookup, all of them public unless the host is listed."""
+def outgoing_url_addresses(url: httpx.URL, *, deadline: _Deadline) -> list[IPAddress]:
+    """The host's addresses from one DNS lookup, all of them public unless the host is listed;
+    UrlRefused otherwise (InvalidRequest when the lookup outlasts the deadline)."""
     host = url.raw_host.decode("ascii")
     addresses = _resolve(host, url.port or (443 if url.scheme == "https" else 80), deadline)
     if not host_addresses_allowed(host, addresses):
-        raise InvalidRequest(_("The image URL points to an address that is not public."))
+        raise UrlRefused(_("The URL points to an address that is not public."))
     return addresses
 
 
@@ -246,7 +259,7 @@ def _resolve(host: str, port: int, deadline: _Deadline) -> list[IPAddress]:
         if address not in addresses:
             addresses.append(address)
     if not addresses:
-        raise InvalidRequest(_("The image URL's host could not be resolved."))
+        raise UrlRefused(_("The URL's host could not be resolved."))
     return addresses
 
 

@@ -47,11 +47,12 @@ from accounts.models import Account
 from config.errors import InvalidRequest, NotFound
 from imaging.inputs import (
     IPAddress,
+    UrlRefused,
     _Deadline,
     _PinnedBackend,
     _PinnedTransport,
-    _resolve,
-    host_addresses_allowed,
+    outgoing_url_addresses,
+    outgoing_url_parse,
 )
 from imaging.models import Task, WebhookDelivery, WebhookEndpoint
 from imaging.selectors import iso_utc, task_detail
@@ -147,38 +148,19 @@ class CallbackUrlRejected(InvalidRequest):
         super().__init__(f"url: {reason}")
 
 
-def _callback_url_parse(raw: str) -> httpx.URL:
+def _callback_url_vetted(raw: str, *, deadline: _Deadline) -> tuple[httpx.URL, list[IPAddress]]:
+    """The URL and its addresses under the rules for image URLs; CallbackUrlRejected naming the
+    `url` field otherwise."""
     raw = raw.strip()
     if not raw:
         raise CallbackUrlRejected(_("Enter the URL to send webhooks to."))
-    if len(raw) > MAX_URL_LENGTH:
-        raise CallbackUrlRejected(
-            _("The URL is longer than %(limit)d characters.") % {"limit": MAX_URL_LENGTH}
-        )
     try:
-        url = httpx.URL(raw)
-    except (httpx.InvalidURL, ValueError, TypeError):
-        raise CallbackUrlRejected(_("This is not a valid URL.")) from None
-    if url.scheme not in ("http", "https"):
-        raise CallbackUrlRejected(_("The URL must use http or https."))
-    if url.userinfo:
-        raise CallbackUrlRejected(_("The URL must not contain credentials."))
-    if not url.raw_host:
-        raise CallbackUrlRejected(_("The URL has no host."))
-    return url.copy_with(fragment=None)
-
-
-def _callback_url_addresses(url: httpx.URL, *, deadline: _Deadline) -> list[IPAddress]:
-    """The host's addresses from one lookup; all public unless the host is allowlisted (the same
-    rule and the same resolver as image URLs)."""
-    host = url.raw_host.decode("ascii")
-    try:
-        addresses = _resolve(host, url.port or (443 if url.scheme == "https" else 80), deadline)
-    except InvalidRequest:
+        url = outgoing_url_parse(raw, max_length=MAX_URL_LENGTH)
+        return url, outgoing_url_addresses(url, deadline=deadline)
+    except UrlRefused as refused:
+        raise CallbackUrlRejected(refused.reason) from None
+    except InvalidRequest:  # the lookup outlasted the deadline
         raise CallbackUrlRejected(_("The URL's host could not be resolved.")) from None
-    if not host_addresses_allowed(host, addresses):
-        raise CallbackUrlRejected(_("The URL points to an address that is not public."))
-    return addresses
 
 
 # --- endpoints ----------------------------------------------------------------------------------
@@ -200,8 +182,8 @@ def webhook_endpoint_create(
 ) -> WebhookEndpoint:
     """Register a callback URL after vetting it like a delivery would (a URL that could never be
     delivered to is refused now, not silently failed later)."""
-    parsed = _callback_url_parse(url)
-    _callback_url_addresses(parsed, deadline=_Deadline(float(settings.WEBHOOK_TIMEOUT_SECONDS)))
+    deadline = _Deadline(float(settings.WEBHOOK_TIMEOUT_SECONDS))
+    parsed, _addresses = _callback_url_vetted(url, deadline=deadline)
     description = description.strip()
     if len(description) > MAX_DESCRIPTION_LENGTH:
         raise InvalidRequest(
@@ -456,9 +438,8 @@ def _post(*, url: str, body: bytes, headers: dict[str, str]) -> int:
     """The receiver's status code, from the first vetted address that accepts a connection."""
     deadline = _Deadline(float(settings.WEBHOOK_TIMEOUT_SECONDS))
     try:
-        parsed = _callback_url_parse(url)
         # Resolved and vetted again on every attempt: the name may point elsewhere by now.
-        addresses = _callback_url_addresses(parsed, deadline=deadline)
+        parsed, addresses = _callback_url_vetted(url, deadline=deadline)
     except CallbackUrlRejected as rejected:
         raise _AttemptFailed(rejected.reason) from None
     host = parsed.raw_host.decode("ascii")

@@ -36,7 +36,7 @@ from billing import ratelimit
 from billing.models import Plan
 from billing.selectors import plan_get
 from billing.services import credits_grant, subscription_set_plan
-from imaging import inputs, webhooks
+from imaging import inputs
 
 CHECKS = [
     not_a_server_error,
@@ -71,7 +71,7 @@ def api_setup(
     png = small_png()
 
     def fetch(*, url: str, max_bytes: int) -> bytes:
-        inputs._url_parse(url)  # the real URL checks
+        inputs.outgoing_url_parse(url)  # the real URL checks
         return png
 
     def resolve(host: str, port: int, deadline: object) -> list:
@@ -79,7 +79,6 @@ def api_setup(
 
     monkeypatch.setattr(inputs, "image_fetch", fetch)
     monkeypatch.setattr(inputs, "_resolve", resolve)
-    monkeypatch.setattr(webhooks, "_resolve", resolve)
     # As Django's test client does: a request must not close the connection that holds the
     # test's transaction (PostgreSQL would see "the connection is closed").
     request_started.disconnect(close_old_connections)

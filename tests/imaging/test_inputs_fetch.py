@@ -304,7 +304,7 @@ REFUSED_URLS = [
     ("example.com/a.png", "http or https"),
     ("http:///a.png", "no host"),
     ("http://[::1/", "not a valid URL"),
-    ("https://example.com/" + "a" * 5000, "too long"),
+    ("https://example.com/" + "a" * 5000, "longer than 4096 characters"),
 ]
 
 
@@ -496,13 +496,13 @@ def test_the_deadline_covers_all_redirect_hops(
     server: ImageServer, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings.IMAGE_FETCH_TIMEOUT_SECONDS = 0.5
-    real = inputs._url_addresses
+    real = inputs.outgoing_url_addresses
 
     def slow_vetting(*args: Any, **kwargs: Any) -> Any:
         time.sleep(0.2)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(inputs, "_url_addresses", slow_vetting)
+    monkeypatch.setattr(inputs, "outgoing_url_addresses", slow_vetting)
     with pytest.raises(InvalidRequest, match="too long"):
         image_fetch(url=server.url("/redirect/3"), max_bytes=MB)
 
