@@ -12,7 +12,6 @@ from typing import Any, ClassVar
 
 from asgiref.sync import SyncToAsync, sync_to_async
 from django.conf import settings
-from django.db import connections
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
@@ -34,7 +33,7 @@ from billing.selectors import (
 )
 from config.errors import ProcessingError
 from imaging.models import Task
-from imaging.notifications import task_wait_finished
+from imaging.notifications import connections_release, task_wait_finished
 from imaging.selectors import task_get, task_image_url, task_mask_url
 from imaging.services import TaskInput, tasks_submit
 
@@ -358,14 +357,6 @@ def wait_for_result(view_class: type[OperationApi]):
     endpoint.csrf_exempt = True
     endpoint.cls, endpoint.initkwargs = view_class, {}  # drf-spectacular documents the view
     return endpoint
-
-
-def connections_release() -> None:
-    """Give back this request's database connection before it waits: hundreds of waiting
-    requests must not hold hundreds of connections (the test suite's transaction stays)."""
-    for connection in connections.all(initialized_only=True):
-        if not connection.in_atomic_block:
-            connection.close()
 
 
 def request_thread_release() -> None:

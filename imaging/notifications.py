@@ -21,7 +21,7 @@ import redis
 import redis.asyncio
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, connections
 
 from imaging.models import FINISHED_STATUSES, Task
 
@@ -52,8 +52,24 @@ def task_finished_publish(*, task_id: int) -> None:
         logger.warning("could not publish that task %s finished", task_id, exc_info=True)
 
 
+def connections_release() -> None:
+    """Give back this thread's database connections (to the pool on PostgreSQL).
+
+    A request calls it before it waits: hundreds of waiting requests must not hold hundreds of
+    connections. The watcher calls it after each read: its thread serves no request, so nothing
+    else would ever close (or notice a broken) connection there. A connection inside a
+    transaction (the test suite's) stays.
+    """
+    for connection in connections.all(initialized_only=True):
+        if not connection.in_atomic_block:
+            connection.close()
+
+
 def _finished_tasks(task_ids: list[int]) -> list[Task]:
-    return list(Task.unscoped_objects.filter(pk__in=task_ids, status__in=FINISHED_STATUSES))
+    try:
+        return list(Task.unscoped_objects.filter(pk__in=task_ids, status__in=FINISHED_STATUSES))
+    finally:
+        connections_release()
 
 
 class _Watcher:

@@ -6,7 +6,8 @@ import threading
 import time
 
 import pytest
-from django.db import connection
+from asgiref.sync import sync_to_async
+from django.db import connection, connections
 from django.test import override_settings
 from PIL import Image
 
@@ -35,15 +36,18 @@ def complete_later(tasks: list[Task], delay: float) -> threading.Timer:
     """Complete the tasks one after another in a thread of their own, after `delay` seconds."""
 
     def complete() -> None:
-        for task in tasks:
-            task_complete(
-                task_id=task.pk,
-                result_files=task.input_files,
-                description="done",
-                seed=1,
-                timings={},
-                demo=True,
-            )
+        try:
+            for task in tasks:
+                task_complete(
+                    task_id=task.pk,
+                    result_files=task.input_files,
+                    description="done",
+                    seed=1,
+                    timings={},
+                    demo=True,
+                )
+        finally:
+            connections.close_all()  # this thread's; as a worker's task would end
 
     timer = threading.Timer(delay, complete)
     timer.start()
@@ -112,3 +116,9 @@ def test_many_waiters_wake_from_the_watchers_reads(account: Account) -> None:
     with override_settings(REDIS_URL=""):
         seen = asyncio.run(scenario())
     assert {t.pk for t in seen} == {t.pk for t in tasks}
+    # The watcher's thread serves no request: it gives its connection back after each read.
+    assert not asyncio.run(sync_to_async(thread_holds_a_connection, thread_sensitive=True)())
+
+
+def thread_holds_a_connection() -> bool:
+    return connections["default"].connection is not None
