@@ -23,7 +23,7 @@ from billing.models import CreditLedgerEntry
 from billing.selectors import account_plan
 from billing.services import credits_charge, credits_refund
 from config.errors import ApplicationError, NotFound, TemporaryUnavailable
-from imaging.models import Batch, Task
+from imaging.models import FINISHED_STATUSES, Batch, Task
 from imaging.notifications import task_finished_publish
 from imaging.storage import image_save
 from imaging.webhooks import webhooks_task_finished
@@ -317,3 +317,27 @@ def tasks_reap(*, now: datetime | None = None) -> int:
         task_fail(task_id=task_id, error=ApplicationError(_("The task did not finish in time.")))
         count += 1
     return count
+
+
+def task_files_purge(*, now: datetime | None = None, limit: int = 500) -> int:
+    """Delete the stored images (inputs, results, masks) of tasks finished more than
+    IMAGING_FILE_RETENTION_DAYS ago. The rows stay (history, usage, billing); their image URLs
+    become null. Run by beat, `limit` tasks a run; returns how many tasks it emptied."""
+    days = settings.IMAGING_FILE_RETENTION_DAYS
+    if not days:
+        return 0
+    cutoff = (now or timezone.now()) - timedelta(days=days)
+    expired = (
+        Task.unscoped_objects.filter(status__in=FINISHED_STATUSES, completed_at__lt=cutoff)
+        .exclude(input_files=[], result_files=[], mask_file="")
+        .order_by("completed_at")[:limit]
+    )
+    emptied = 0
+    for task in expired:
+        for name in [*task.input_files, *task.result_files, task.mask_file]:
+            if name:
+                default_storage.delete(name)  # a file already gone is no error
+        emptied += Task.unscoped_objects.filter(pk=task.pk).update(
+            input_files=[], result_files=[], mask_file=""
+        )
+    return emptied

@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from config.errors import ProcessingError
 from imaging.engine.types import OperationCancelled, OperationFailed
 from imaging.runner import task_execute
-from imaging.services import ClaimResult, task_claim, task_fail, tasks_reap
+from imaging.services import ClaimResult, task_claim, task_fail, task_files_purge, tasks_reap
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +52,14 @@ def task_run(self, task_id: int) -> str:
 @shared_task(name="imaging.reap")
 def imaging_reap() -> int:
     return tasks_reap()
+
+
+@shared_task(name="imaging.purge", ignore_result=True)
+def imaging_purge() -> int:
+    """Retention: old tasks' images and the old webhook delivery log."""
+    from imaging.webhooks import webhook_deliveries_purge
+
+    return task_files_purge() + webhook_deliveries_purge()
 
 
 # --- webhooks -----------------------------------------------------------------------------------

@@ -326,6 +326,19 @@ def webhooks_sweep(*, now: datetime | None = None) -> int:
     return len(due)
 
 
+def webhook_deliveries_purge(*, now: datetime | None = None) -> int:
+    """Delete the delivery log older than IMAGING_FILE_RETENTION_DAYS (finished deliveries only;
+    the tasks they describe have lost their images by then). Run by beat; returns how many."""
+    days = settings.IMAGING_FILE_RETENTION_DAYS
+    if not days:
+        return 0
+    cutoff = (now or timezone.now()) - timedelta(days=days)
+    old = WebhookDelivery.unscoped_objects.filter(created_at__lt=cutoff).exclude(
+        status=WebhookDelivery.Status.PENDING
+    )
+    return old.delete()[0]
+
+
 # --- deliveries: attempts -----------------------------------------------------------------------
 
 

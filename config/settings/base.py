@@ -346,6 +346,7 @@ CELERY_BEAT_SCHEDULE = {
     "billing-renewals": {"task": "billing.renewals", "schedule": 3600.0},
     "imaging-reap": {"task": "imaging.reap", "schedule": 300.0},
     "api-idempotency-purge": {"task": "api.idempotency_purge", "schedule": 3600.0},
+    "imaging-purge": {"task": "imaging.purge", "schedule": 3600.0},
 }
 CELERY_IMPORTS = ["api.jobs"]
 # Diffusion work goes to GPU workers, the light operations to CPU workers (see imaging.services).
@@ -358,6 +359,9 @@ IMAGING_GPU_QUEUE_MAX_DEPTH = env.int("IMAGING_GPU_QUEUE_MAX_DEPTH", default=200
 # How stale (seconds) a web process's count of that queue may be; it adds its own submits between
 # counts.
 IMAGING_QUEUE_DEPTH_RECOUNT_SECONDS = env.float("IMAGING_QUEUE_DEPTH_RECOUNT_SECONDS", default=1.0)
+# Input, result and mask images of a finished task are deleted this many days after it finished
+# (its row stays; its image URLs become null); the webhook delivery log is kept as long. 0 = keep.
+IMAGING_FILE_RETENTION_DAYS = env.int("IMAGING_FILE_RETENTION_DAYS", default=30)
 # Diffusion models by id or local path per operation; empty means the tiny demo models, built
 # once into IMAGING_MODEL_CACHE_DIR (labelled as demo output). See README for production ids.
 IMAGING_DIFFUSION_MODELS = {

@@ -18,16 +18,20 @@ from billing.services import credits_set_balance, subscription_set_plan
 from config.celery import app as celery_app
 from config.errors import InsufficientCredits, NotFound, ProcessingError, TemporaryUnavailable
 from imaging.models import Task
+from imaging.selectors import task_detail
 from imaging.services import (
     ClaimResult,
     TaskInput,
     task_cancel,
     task_claim,
+    task_complete,
     task_fail,
+    task_files_purge,
     task_submit,
     tasks_reap,
     tasks_submit,
 )
+from imaging.storage import image_save
 
 pytestmark = pytest.mark.django_db
 
@@ -188,3 +192,53 @@ def test_the_gpu_queue_is_recounted_once_per_interval_and_counts_own_submits_bet
     settings.IMAGING_QUEUE_DEPTH_RECOUNT_SECONDS = 0  # the next check counts: 5 waiting
     with pytest.raises(TemporaryUnavailable):
         submit(account, Operation.TEXT_TO_IMAGE)
+
+
+def finished_with_files(account: Account, *, days_ago: int) -> Task:
+    task = submit(account)
+    assert task_claim(task_id=task.pk) == ClaimResult.CLAIMED
+    result = image_save(folder="results", account_id=account.pk, image=picture())
+    mask = image_save(folder="results", account_id=account.pk, image=picture().convert("L"))
+    task_complete(
+        task_id=task.pk,
+        result_files=[result],
+        mask_file=mask,
+        description="done",
+        seed=1,
+        timings={},
+        demo=True,
+    )
+    finished = timezone.now() - timedelta(days=days_ago)
+    Task.objects.for_account(account).filter(pk=task.pk).update(completed_at=finished)
+    task.refresh_from_db()
+    return task
+
+
+def test_old_tasks_lose_their_images_and_keep_their_rows(account: Account, settings) -> None:
+    settings.IMAGING_FILE_RETENTION_DAYS = 30
+    old, recent = (finished_with_files(account, days_ago=d) for d in (31, 29))
+    pending = submit(account)
+    files = [*old.input_files, *old.result_files, old.mask_file]
+    assert all(default_storage.exists(name) for name in files)
+
+    assert task_files_purge() == 1
+    assert not any(default_storage.exists(name) for name in files)
+    old.refresh_from_db()
+    assert (old.input_files, old.result_files, old.mask_file) == ([], [], "")
+    assert old.status == Task.Status.COMPLETED and old.charge is not None  # history stays
+    assert task_detail(task=old)["result"]["image_url"] is None
+    for kept in (recent, pending):
+        assert all(default_storage.exists(name) for name in kept.input_files)
+    assert task_detail(task=recent)["result"]["image_url"]
+    assert task_files_purge() == 0  # nothing left to do
+
+    settings.IMAGING_FILE_RETENTION_DAYS = 0  # keep forever
+    assert task_files_purge(now=timezone.now() + timedelta(days=365)) == 0
+
+
+def test_every_beat_job_names_a_registered_task() -> None:
+    celery_app.loader.import_default_modules()  # what a worker imports when it starts
+    registered = set(celery_app.tasks)
+    scheduled = {entry["task"] for entry in celery_app.conf.beat_schedule.values()}
+    assert "imaging.purge" in scheduled
+    assert scheduled <= registered

@@ -18,6 +18,7 @@ from imaging.models import Task, WebhookDelivery, WebhookEndpoint
 from imaging.selectors import task_detail
 from imaging.services import task_complete, task_fail
 from imaging.webhooks import (
+    webhook_deliveries_purge,
     webhook_delivery_attempt,
     webhook_delivery_redeliver,
     webhook_endpoint_create,
@@ -368,3 +369,28 @@ def test_an_attempt_whose_worker_died_is_taken_again_after_its_lease(
     assert webhook_delivery_attempt(delivery_id=delivery.pk).status == "skipped"
     delivery.refresh_from_db()
     assert (delivery.status, delivery.last_error) == ("failed", "worker lost")
+
+
+def test_the_delivery_log_is_kept_for_the_retention_period(
+    account: Account,
+    endpoint: WebhookEndpoint,
+    settings,
+    queued,
+    django_capture_on_commit_callbacks,
+) -> None:
+    settings.IMAGING_FILE_RETENTION_DAYS = 30
+    tasks = [processing_task(account) for _ in range(3)]
+    with django_capture_on_commit_callbacks(execute=True):
+        for task in tasks:
+            complete(task)
+    old_done, old_pending, recent = (delivery_for(account, task) for task in tasks)
+    long_ago = timezone.now() - timedelta(days=31)
+    WebhookDelivery.unscoped_objects.filter(pk__in=[old_done.pk, old_pending.pk]).update(
+        created_at=long_ago
+    )
+    WebhookDelivery.unscoped_objects.filter(pk__in=[old_done.pk, recent.pk]).update(
+        status=WebhookDelivery.Status.SUCCEEDED
+    )
+    assert webhook_deliveries_purge() == 1
+    left = set(WebhookDelivery.objects.for_account(account).values_list("pk", flat=True))
+    assert left == {old_pending.pk, recent.pk}  # still retrying, or recent
