@@ -351,8 +351,10 @@ class ApiAutoSchema(AutoSchema):
         statuses = {401, 429, 500, 503}
         if "{" in self.path:
             statuses.add(404)
+        if self.method in ("POST", "PATCH"):
+            statuses |= {400, 415}  # bodies
         if self.method == "POST":
-            statuses |= {400, 409, 413, 415}  # bodies, Idempotency-Key
+            statuses |= {409, 413}  # Idempotency-Key, uploads
             if getattr(self.view, "billable", False):
                 statuses.add(402)
         return sorted(statuses)

@@ -10,6 +10,7 @@ from api.webhooks import (
     WebhookDetailApi,
     WebhookListApi,
     WebhookRedeliverApi,
+    WebhookSecretRotateApi,
 )
 
 app_name = "api"
@@ -44,6 +45,11 @@ urlpatterns = [
         name="webhook_redeliver",
     ),
     path("webhooks/<str:endpoint_id>", WebhookDetailApi.as_view(), name="webhook"),
+    path(
+        "webhooks/<str:endpoint_id>/rotate-secret",
+        WebhookSecretRotateApi.as_view(),
+        name="webhook_rotate_secret",
+    ),
     path(
         "webhooks/<str:endpoint_id>/deliveries",
         WebhookDeliveryListApi.as_view(),

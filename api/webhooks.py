@@ -1,4 +1,5 @@
-"""/v1/webhooks: register, list, show and delete callback URLs; list and redeliver deliveries.
+"""/v1/webhooks: register, list, show, update and delete callback URLs, rotate their secrets;
+list and redeliver deliveries.
 
 The signing secret is shown when an endpoint is created and by GET /v1/webhooks/{id} (as Stripe
 and Svix do): it only lets a receiver check our signatures, it opens nothing of the account, and
@@ -24,6 +25,8 @@ from imaging.webhooks import (
     webhook_endpoint_get,
     webhook_endpoint_list,
     webhook_endpoint_secret,
+    webhook_endpoint_secret_rotate,
+    webhook_endpoint_update,
 )
 
 SIGNING_DOC = (
@@ -43,6 +46,10 @@ class WebhookEndpointSerializer(serializers.Serializer):
     url = serializers.CharField()
     description = serializers.CharField()
     is_active = serializers.BooleanField()
+    disabled_reason = serializers.CharField(
+        help_text="Why it was switched off automatically (deliveries failing for days); empty "
+        "otherwise. PATCH `is_active: true` switches it back on."
+    )
     created_at = serializers.DateTimeField()
 
 
@@ -122,6 +129,26 @@ class WebhookDetailApi(ApiView):
         endpoint = webhook_endpoint_get(account=request.user.account, public_id=endpoint_id)
         return Response(_endpoint_with_secret(endpoint))
 
+    class WebhookUpdateInputSerializer(serializers.Serializer):
+        is_active = serializers.BooleanField(required=False)
+        description = serializers.CharField(
+            max_length=MAX_DESCRIPTION_LENGTH, required=False, allow_blank=True
+        )
+
+    @extend_schema(
+        request=WebhookUpdateInputSerializer,
+        responses=WebhookEndpointSerializer,
+        operation_id="webhooks_partial_update",
+        summary="Switch a webhook endpoint on or off, or change its description",
+    )
+    def patch(self, request: Request, endpoint_id: str) -> Response:
+        serializer = self.WebhookUpdateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        endpoint = webhook_endpoint_update(
+            account=request.user.account, public_id=endpoint_id, **serializer.validated_data
+        )
+        return Response(WebhookEndpointSerializer(endpoint).data)
+
     @extend_schema(
         responses={204: None},
         operation_id="webhooks_destroy",
@@ -130,6 +157,25 @@ class WebhookDetailApi(ApiView):
     def delete(self, request: Request, endpoint_id: str) -> Response:
         webhook_endpoint_delete(account=request.user.account, public_id=endpoint_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class WebhookSecretRotateApi(ApiView):
+    """POST /v1/webhooks/{id}/rotate-secret: a new signing secret, the old one kept for a day."""
+
+    @extend_schema(
+        request=None,
+        responses=WebhookEndpointSecretSerializer,
+        operation_id="webhooks_rotate_secret",
+        summary="Rotate a webhook endpoint's signing secret",
+        description="Answers the endpoint with its new `secret`. For 24 hours every message "
+        "carries two signatures in `webhook-signature` (new and old secret), so the receiver "
+        "can switch over without missing a message.",
+    )
+    def post(self, request: Request, endpoint_id: str) -> Response:
+        endpoint = webhook_endpoint_secret_rotate(
+            account=request.user.account, public_id=endpoint_id
+        )
+        return Response(_endpoint_with_secret(endpoint))
 
 
 class WebhookDeliveryListApi(ApiView):

@@ -16,6 +16,8 @@ from imaging.views import file_serve
 from imaging.views_webhooks import (
     webhook_endpoint_create_view,
     webhook_endpoint_delete_view,
+    webhook_endpoint_rotate_view,
+    webhook_endpoint_switch_view,
     webhook_redeliver_view,
     webhooks_page,
 )
@@ -34,6 +36,16 @@ urlpatterns = [
         "webhooks/endpoints/<str:endpoint_id>/delete",
         webhook_endpoint_delete_view,
         name="webhook_endpoint_delete",
+    ),
+    path(
+        "webhooks/endpoints/<str:endpoint_id>/switch",
+        webhook_endpoint_switch_view,
+        name="webhook_endpoint_switch",
+    ),
+    path(
+        "webhooks/endpoints/<str:endpoint_id>/rotate-secret",
+        webhook_endpoint_rotate_view,
+        name="webhook_endpoint_rotate",
     ),
     path(
         "webhooks/deliveries/<str:delivery_id>/redeliver",

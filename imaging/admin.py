@@ -16,8 +16,27 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     list_filter = ["is_active", "created_at"]
     search_fields = ["public_id", "url", "account__name"]
     # Only switching an endpoint off (or on) is a staff edit; customers own the rest.
-    readonly_fields = ["public_id", "account", "url", "description", "created_at"]
-    fields = ["public_id", "account", "url", "description", "is_active", "created_at"]
+    readonly_fields = [
+        "public_id",
+        "account",
+        "url",
+        "description",
+        "disabled_reason",
+        "failing_since",
+        "secret_rotated_at",
+        "created_at",
+    ]
+    fields = [
+        "public_id",
+        "account",
+        "url",
+        "description",
+        "is_active",
+        "disabled_reason",
+        "failing_since",
+        "secret_rotated_at",
+        "created_at",
+    ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # registered by the customer (dashboard or API), with the URL vetted

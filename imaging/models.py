@@ -123,7 +123,14 @@ class WebhookEndpoint(TenantOwnedModel):
     url = models.CharField(max_length=2048)
     description = models.CharField(max_length=200, blank=True)
     is_active = models.BooleanField(default=True)
+    # Why it was switched off when we did it (deliveries failing for days); empty otherwise.
+    disabled_reason = models.CharField(max_length=300, blank=True)
+    # Since when every delivery has failed for good (no success since); null while healthy.
+    failing_since = models.DateTimeField(null=True, blank=True)
     secret_salt = models.CharField(max_length=64, default=new_webhook_secret_salt)
+    # The salt before the last rotation: messages carry both signatures for a while after it.
+    previous_secret_salt = models.CharField(max_length=64, blank=True)
+    secret_rotated_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta(TenantOwnedModel.Meta):

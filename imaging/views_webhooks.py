@@ -22,6 +22,8 @@ from imaging.webhooks import (
     webhook_endpoint_delete,
     webhook_endpoint_list,
     webhook_endpoint_secret,
+    webhook_endpoint_secret_rotate,
+    webhook_endpoint_update,
 )
 
 RECENT_DELIVERIES = 20
@@ -88,6 +90,37 @@ def webhook_endpoint_delete_view(request: HttpRequest, endpoint_id: str) -> Http
     except NotFound as error:
         raise Http404(str(error.details)) from error
     messages.success(request, _("Webhook endpoint deleted."))
+    return redirect("webhooks")
+
+
+@login_required
+@require_POST
+def webhook_endpoint_switch_view(request: HttpRequest, endpoint_id: str) -> HttpResponse:
+    """Switch an endpoint on (`is_active=1`) or off (anything else)."""
+    account = user_personal_account_ensure(user=request.user)
+    is_active = request.POST.get("is_active") == "1"
+    try:
+        webhook_endpoint_update(account=account, public_id=endpoint_id, is_active=is_active)
+    except NotFound as error:
+        raise Http404(str(error.details)) from error
+    if is_active:
+        messages.success(request, _("Webhook endpoint switched on."))
+    else:
+        messages.success(request, _("Webhook endpoint switched off."))
+    return redirect("webhooks")
+
+
+@login_required
+@require_POST
+def webhook_endpoint_rotate_view(request: HttpRequest, endpoint_id: str) -> HttpResponse:
+    account = user_personal_account_ensure(user=request.user)
+    try:
+        webhook_endpoint_secret_rotate(account=account, public_id=endpoint_id)
+    except NotFound as error:
+        raise Http404(str(error.details)) from error
+    messages.success(
+        request, _("New signing secret made; messages carry the old one's signature for 24 hours.")
+    )
     return redirect("webhooks")
 
 

@@ -54,7 +54,7 @@ from imaging.inputs import (
     outgoing_url_addresses,
     outgoing_url_parse,
 )
-from imaging.models import Task, WebhookDelivery, WebhookEndpoint
+from imaging.models import Task, WebhookDelivery, WebhookEndpoint, new_webhook_secret_salt
 from imaging.selectors import iso_utc, task_detail
 
 logger = logging.getLogger(__name__)
@@ -87,10 +87,27 @@ EVENT_TYPES = {
 
 def webhook_endpoint_secret(*, endpoint: WebhookEndpoint) -> str:
     """The endpoint's signing secret (`whsec_…`), derived, never stored."""
+    return _secret_from_salt(endpoint.secret_salt)
+
+
+def webhook_endpoint_signing_secrets(
+    *, endpoint: WebhookEndpoint, now: datetime | None = None
+) -> list[str]:
+    """The secrets a message is signed with: the current one and, for
+    WEBHOOK_SECRET_ROTATION_GRACE_SECONDS after a rotation, the previous one too, so a receiver
+    can switch to the new secret at its own pace (Standard Webhooks allows several signatures)."""
+    secrets = [webhook_endpoint_secret(endpoint=endpoint)]
+    rotated_at = endpoint.secret_rotated_at
+    grace = timedelta(seconds=settings.WEBHOOK_SECRET_ROTATION_GRACE_SECONDS)
+    in_grace = rotated_at is not None and (now or timezone.now()) < rotated_at + grace
+    if endpoint.previous_secret_salt and in_grace:
+        secrets.append(_secret_from_salt(endpoint.previous_secret_salt))
+    return secrets
+
+
+def _secret_from_salt(salt: str) -> str:
     digest = hmac.new(
-        settings.SECRET_KEY.encode(),
-        (SECRET_CONTEXT + endpoint.secret_salt).encode(),
-        hashlib.sha256,
+        settings.SECRET_KEY.encode(), (SECRET_CONTEXT + salt).encode(), hashlib.sha256
     ).digest()
     return SECRET_PREFIX + base64.b64encode(digest).decode("ascii")
 
@@ -184,11 +201,7 @@ def webhook_endpoint_create(
     delivered to is refused now, not silently failed later)."""
     deadline = _Deadline(float(settings.WEBHOOK_TIMEOUT_SECONDS))
     parsed, _addresses = _callback_url_vetted(url, deadline=deadline)
-    description = description.strip()
-    if len(description) > MAX_DESCRIPTION_LENGTH:
-        raise InvalidRequest(
-            _("description: at most %(limit)d characters.") % {"limit": MAX_DESCRIPTION_LENGTH}
-        )
+    description = _description_checked(description)
     limit = settings.WEBHOOK_MAX_ENDPOINTS_PER_ACCOUNT
     with transaction.atomic():
         # The account row lock orders concurrent registrations, so the cap holds.
@@ -201,6 +214,46 @@ def webhook_endpoint_create(
         return WebhookEndpoint.objects.create(
             account=account, url=str(parsed), description=description
         )
+
+
+def _description_checked(description: str) -> str:
+    description = description.strip()
+    if len(description) > MAX_DESCRIPTION_LENGTH:
+        raise InvalidRequest(
+            _("description: at most %(limit)d characters.") % {"limit": MAX_DESCRIPTION_LENGTH}
+        )
+    return description
+
+
+def webhook_endpoint_update(
+    *,
+    account: Account,
+    public_id: str,
+    is_active: bool | None = None,
+    description: str | None = None,
+) -> WebhookEndpoint:
+    """Switch an endpoint on or off, or change its description. Switching it on again clears
+    what an automatic disabling recorded."""
+    endpoint = webhook_endpoint_get(account=account, public_id=public_id)
+    if description is not None:
+        endpoint.description = _description_checked(description)
+    if is_active is not None:
+        endpoint.is_active = is_active
+        if is_active:
+            endpoint.disabled_reason, endpoint.failing_since = "", None
+    endpoint.save(update_fields=["description", "is_active", "disabled_reason", "failing_since"])
+    return endpoint
+
+
+def webhook_endpoint_secret_rotate(*, account: Account, public_id: str) -> WebhookEndpoint:
+    """A new signing secret; messages carry a signature with the old one as well for
+    WEBHOOK_SECRET_ROTATION_GRACE_SECONDS (a rotation within that time ends the older one)."""
+    endpoint = webhook_endpoint_get(account=account, public_id=public_id)
+    endpoint.previous_secret_salt = endpoint.secret_salt
+    endpoint.secret_salt = new_webhook_secret_salt()
+    endpoint.secret_rotated_at = timezone.now()
+    endpoint.save(update_fields=["previous_secret_salt", "secret_salt", "secret_rotated_at"])
+    return endpoint
 
 
 def webhook_endpoint_delete(*, account: Account, public_id: str) -> None:
@@ -374,11 +427,11 @@ def webhook_delivery_attempt(*, delivery_id: int) -> AttemptOutcome:
         "User-Agent": USER_AGENT,
         "webhook-id": delivery.public_id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": webhook_signature_compute(
-            secret=webhook_endpoint_secret(endpoint=endpoint),
-            msg_id=delivery.public_id,
-            timestamp=timestamp,
-            body=body,
+        "webhook-signature": " ".join(
+            webhook_signature_compute(
+                secret=secret, msg_id=delivery.public_id, timestamp=timestamp, body=body
+            )
+            for secret in webhook_endpoint_signing_secrets(endpoint=endpoint)
         ),
     }
     status_code = None
@@ -442,9 +495,38 @@ def _attempt_record(
     ).update(**fields)
     if not recorded:
         return SKIPPED
-    return AttemptOutcome(
-        status=fields.get("status", WebhookDelivery.Status.PENDING), retry_in=retry_in
+    status = fields.get("status", WebhookDelivery.Status.PENDING)
+    if status == WebhookDelivery.Status.SUCCEEDED:
+        _endpoint_healthy(endpoint_id=delivery.endpoint_id)
+    elif status == WebhookDelivery.Status.FAILED and not final:
+        _endpoint_failed(endpoint_id=delivery.endpoint_id, error=fields["last_error"])
+    return AttemptOutcome(status=status, retry_in=retry_in)
+
+
+def _endpoint_healthy(*, endpoint_id: int) -> None:
+    WebhookEndpoint.unscoped_objects.filter(pk=endpoint_id, failing_since__isnull=False).update(
+        failing_since=None
     )
+
+
+def _endpoint_failed(*, endpoint_id: int, error: str) -> None:
+    """A delivery failed for good (its retries took a day): note since when nothing has got
+    through, and switch the endpoint off once that has lasted WEBHOOK_DISABLE_AFTER_DAYS, so a
+    dead receiver stops costing attempts. Its owner sees why and switches it back on."""
+    now = timezone.now()
+    active = WebhookEndpoint.unscoped_objects.filter(pk=endpoint_id, is_active=True)
+    active.filter(failing_since__isnull=True).update(failing_since=now)
+    days = settings.WEBHOOK_DISABLE_AFTER_DAYS
+    if not days:
+        return
+    reason = (
+        f"Switched off on {now:%Y-%m-%d}: every delivery failed for {days} days "
+        f"(last error: {error})"
+    )[:300]
+    if active.filter(failing_since__lte=now - timedelta(days=days)).update(
+        is_active=False, disabled_reason=reason
+    ):
+        logger.warning("webhook endpoint %s switched off: %s", endpoint_id, reason)
 
 
 def _post(*, url: str, body: bytes, headers: dict[str, str]) -> int:

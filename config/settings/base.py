@@ -424,6 +424,13 @@ WEBHOOK_RETRY_DELAYS = env.list(
 WEBHOOK_CONNECT_TIMEOUT_SECONDS = env.float("WEBHOOK_CONNECT_TIMEOUT_SECONDS", default=2.0)
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
 WEBHOOK_MAX_ENDPOINTS_PER_ACCOUNT = env.int("WEBHOOK_MAX_ENDPOINTS_PER_ACCOUNT", default=10)
+# After a secret rotation, messages are signed with the old secret too for this long.
+WEBHOOK_SECRET_ROTATION_GRACE_SECONDS = env.int(
+    "WEBHOOK_SECRET_ROTATION_GRACE_SECONDS", default=86400
+)
+# An endpoint whose deliveries have all failed for good for this many days is switched off
+# (0 = never).
+WEBHOOK_DISABLE_AFTER_DAYS = env.int("WEBHOOK_DISABLE_AFTER_DAYS", default=3)
 # Retries due within this many seconds are queued with a countdown; later ones are left to the
 # sweep. Long countdowns sit in worker memory and, with Redis, outlive the visibility timeout and
 # come back as duplicates.

@@ -525,12 +525,13 @@ def _edit(
                 **common,
             )
     elif loaded.kind == "instruct":
-        width, height = _edit_size(image, recipe.size_multiple)
+        inputs = [_instruct_input(item) for item in (image, *(references or []))]
+        width, height = _edit_size(inputs[0], recipe.size_multiple)
         if "true_cfg_scale" in common:
             common["true_cfg_scale"] = 1.0 + 4.0 * strength
         with loaded.lock:
             output = loaded.pipe(
-                image=[image, *(references or [])],
+                image=inputs,
                 num_inference_steps=base_steps,
                 width=width,
                 height=height,
@@ -544,6 +545,25 @@ def _edit(
     if loaded.kind == "instruct" and strength < 0.5:
         edited = Image.blend(image, edited, strength / 0.5)
     return edited
+
+
+# FLUX.2 klein's image processor refuses input images under 64 px a side or beyond 8:1 (with a
+# bare ValueError); small ones are scaled up for the model and the result scaled back.
+_INSTRUCT_MIN_SIDE = 64
+_INSTRUCT_MAX_ASPECT = 8
+
+
+def _instruct_input(image: Image.Image) -> Image.Image:
+    short, long = sorted(image.size)
+    if long > _INSTRUCT_MAX_ASPECT * short:
+        raise OperationFailed(
+            f"Images more than {_INSTRUCT_MAX_ASPECT} times as long as wide cannot be edited."
+        )
+    if short >= _INSTRUCT_MIN_SIDE:
+        return image
+    scale = _INSTRUCT_MIN_SIDE / short
+    size = (math.ceil(image.width * scale), math.ceil(image.height * scale))
+    return image.resize(size, Image.Resampling.LANCZOS)
 
 
 def _pipeline_kind(pipe: Any) -> PipelineKind:

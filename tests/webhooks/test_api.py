@@ -49,7 +49,15 @@ def test_register_answers_201_with_the_secret(authed_client: APIClient, account:
     response = create(authed_client, description="prod")
     assert response.status_code == 201
     body = response.json()
-    assert set(body) == {"id", "url", "description", "is_active", "created_at", "secret"}
+    assert set(body) == {
+        "id",
+        "url",
+        "description",
+        "is_active",
+        "disabled_reason",
+        "created_at",
+        "secret",
+    }
     assert body["id"].startswith("we_") and body["url"] == PUBLIC_URL
     assert (body["description"], body["is_active"]) == ("prod", True)
     assert body["created_at"].endswith("Z")
@@ -71,6 +79,31 @@ def test_get_shows_one_endpoint_with_its_secret(authed_client: APIClient) -> Non
     created = create(authed_client).json()
     response = authed_client.get(f"/v1/webhooks/{created['id']}")
     assert response.status_code == 200 and response.json() == created
+
+
+def test_patch_switches_an_endpoint_off_and_on_and_edits_its_description(
+    authed_client: APIClient,
+) -> None:
+    created = create(authed_client, description="prod").json()
+    path = f"/v1/webhooks/{created['id']}"
+    off = authed_client.patch(path, {"is_active": False}, format="json")
+    assert off.status_code == 200
+    assert (off.json()["is_active"], off.json()["description"]) == (False, "prod")
+    assert "secret" not in off.json()
+    renamed = authed_client.patch(path, {"description": " staging "}, format="json").json()
+    assert (renamed["is_active"], renamed["description"]) == (False, "staging")
+    assert authed_client.patch(path, {"is_active": True}, format="json").json()["is_active"]
+    bad = authed_client.patch(path, {"is_active": "maybe"}, format="json")
+    assert bad.status_code == 400 and error_of(bad)["code"] == "INVALID_REQUEST"
+
+
+def test_rotating_the_secret_answers_the_new_one(authed_client: APIClient) -> None:
+    created = create(authed_client).json()
+    rotated = authed_client.post(f"/v1/webhooks/{created['id']}/rotate-secret")
+    assert rotated.status_code == 200
+    secret = rotated.json()["secret"]
+    assert secret.startswith("whsec_") and secret != created["secret"]
+    assert authed_client.get(f"/v1/webhooks/{created['id']}").json()["secret"] == secret
 
 
 def test_delete_answers_204_and_the_endpoint_is_gone(authed_client: APIClient) -> None:
@@ -159,6 +192,8 @@ def test_another_tenants_endpoint_is_not_found(
         ("get", f"/v1/webhooks/{theirs['id']}"),
         ("delete", f"/v1/webhooks/{theirs['id']}"),
         ("get", f"/v1/webhooks/{theirs['id']}/deliveries"),
+        ("patch", f"/v1/webhooks/{theirs['id']}"),
+        ("post", f"/v1/webhooks/{theirs['id']}/rotate-secret"),
     ]:
         response = getattr(authed_client, method)(path)
         assert response.status_code == 404, path
@@ -213,6 +248,8 @@ def test_the_operations_are_in_the_openapi_schema(api_client: APIClient) -> None
         "webhooks_destroy",
         "webhooks_deliveries_list",
         "webhooks_deliveries_redeliver",
+        "webhooks_partial_update",
+        "webhooks_rotate_secret",
     } <= operations
     assert "/v1/webhooks/deliveries/{delivery_id}/redeliver" in schema["paths"]
 

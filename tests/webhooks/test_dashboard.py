@@ -118,3 +118,46 @@ def test_recent_deliveries_are_listed_and_can_be_redelivered(
     assert f"Delivery {delivery.public_id} queued again." in response.content.decode()
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts) == ("pending", 0)
+
+
+def test_an_endpoint_is_switched_off_and_on_and_shows_why_it_was_switched_off(
+    signed_in: Client, account: Account, receiver: Receiver
+) -> None:
+    endpoint = webhook_endpoint_create(account=account, url=receiver.url)
+    switch = reverse("webhook_endpoint_switch", args=[endpoint.public_id])
+    assert f'action="{switch}"' in page(signed_in)
+    signed_in.post(switch, {"is_active": "0"})
+    endpoint.refresh_from_db()
+    assert not endpoint.is_active
+    reason = "Switched off on 2026-11-24: every delivery failed for 3 days (last error: HTTP 500)"
+    WebhookEndpoint.unscoped_objects.filter(pk=endpoint.pk).update(disabled_reason=reason)
+    assert reason in page(signed_in)
+    response = signed_in.post(switch, {"is_active": "1"}, follow=True)
+    assert "Webhook endpoint switched on." in response.content.decode()
+    endpoint.refresh_from_db()
+    assert endpoint.is_active and endpoint.disabled_reason == ""
+
+
+def test_rotating_the_secret_shows_the_new_one(
+    signed_in: Client, account: Account, receiver: Receiver
+) -> None:
+    endpoint = webhook_endpoint_create(account=account, url=receiver.url)
+    old = webhook_endpoint_secret(endpoint=endpoint)
+    response = signed_in.post(
+        reverse("webhook_endpoint_rotate", args=[endpoint.public_id]), follow=True
+    )
+    endpoint.refresh_from_db()
+    new = webhook_endpoint_secret(endpoint=endpoint)
+    html = response.content.decode()
+    assert new != old and new in html and old not in html
+
+
+def test_nobody_switches_or_rotates_another_accounts_endpoint(
+    signed_in: Client, make_user, receiver: Receiver
+) -> None:
+    other = user_personal_account_ensure(user=make_user())
+    theirs = webhook_endpoint_create(account=other, url=receiver.url)
+    for name in ("webhook_endpoint_switch", "webhook_endpoint_rotate"):
+        assert signed_in.post(reverse(name, args=[theirs.public_id])).status_code == 404
+    theirs.refresh_from_db()
+    assert theirs.is_active and not theirs.previous_secret_salt

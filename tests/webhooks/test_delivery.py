@@ -22,10 +22,13 @@ from imaging.webhooks import (
     webhook_delivery_attempt,
     webhook_delivery_redeliver,
     webhook_endpoint_create,
+    webhook_endpoint_secret,
+    webhook_endpoint_secret_rotate,
+    webhook_endpoint_update,
     webhooks_sweep,
     webhooks_task_finished,
 )
-from tests.webhooks.conftest import Receiver, processing_task
+from tests.webhooks.conftest import Receiver, processing_task, spec_signature_valid
 
 pytestmark = pytest.mark.django_db
 
@@ -394,3 +397,101 @@ def test_the_delivery_log_is_kept_for_the_retention_period(
     assert webhook_deliveries_purge() == 1
     left = set(WebhookDelivery.objects.for_account(account).values_list("pk", flat=True))
     assert left == {old_pending.pk, recent.pk}  # still retrying, or recent
+
+
+# --- secret rotation and endpoint health ---------------------------------------------------------
+
+
+def test_after_a_rotation_messages_carry_both_signatures_for_the_grace_period(
+    account: Account, endpoint: WebhookEndpoint, receiver: Receiver, failed_task: Task, settings
+) -> None:
+    old_secret = webhook_endpoint_secret(endpoint=endpoint)
+    endpoint = webhook_endpoint_secret_rotate(account=account, public_id=endpoint.public_id)
+    new_secret = webhook_endpoint_secret(endpoint=endpoint)
+    assert new_secret != old_secret
+    delivery = delivery_for(account, failed_task)
+    assert webhook_delivery_attempt(delivery_id=delivery.pk).status == "succeeded"
+    [request] = receiver.received
+    assert len(request.headers["webhook-signature"].split(" ")) == 2
+    for secret in (old_secret, new_secret):  # a receiver on either secret accepts it
+        assert spec_signature_valid(secret=secret, headers=request.headers, body=request.body)
+
+    # Past the grace period only the new secret signs.
+    settings.WEBHOOK_SECRET_ROTATION_GRACE_SECONDS = 0
+    WebhookDelivery.unscoped_objects.filter(pk=delivery.pk).update(status="pending")
+    make_due(delivery)
+    assert webhook_delivery_attempt(delivery_id=delivery.pk).status == "succeeded"
+    later = receiver.received[-1]
+    assert len(later.headers["webhook-signature"].split(" ")) == 1
+    assert spec_signature_valid(secret=new_secret, headers=later.headers, body=later.body)
+    assert not spec_signature_valid(secret=old_secret, headers=later.headers, body=later.body)
+
+
+def finished_with_delivery(account: Account, capture) -> Task:
+    task = processing_task(account)
+    with capture(execute=True):  # deliveries are created once the finish commits
+        complete(task)
+    return task
+
+
+def fail_for_good(account: Account, receiver: Receiver, capture) -> None:
+    """One more task whose delivery fails on its only attempt."""
+    task = finished_with_delivery(account, capture)
+    receiver.answers = [500]
+    delivery = delivery_for(account, task)
+    make_due(delivery)
+    assert webhook_delivery_attempt(delivery_id=delivery.pk).status == "failed"
+
+
+def test_an_endpoint_failing_for_days_is_switched_off_until_its_owner_switches_it_on(
+    account: Account,
+    endpoint: WebhookEndpoint,
+    receiver: Receiver,
+    queued,
+    settings,
+    django_capture_on_commit_callbacks,
+) -> None:
+    settings.WEBHOOK_RETRY_DELAYS = []  # every failure is final at once
+    settings.WEBHOOK_DISABLE_AFTER_DAYS = 3
+    fail_for_good(account, receiver, django_capture_on_commit_callbacks)
+    endpoint.refresh_from_db()
+    assert endpoint.is_active and endpoint.failing_since is not None
+    # Two days of failures: still on.
+    WebhookEndpoint.unscoped_objects.filter(pk=endpoint.pk).update(
+        failing_since=timezone.now() - timedelta(days=2)
+    )
+    fail_for_good(account, receiver, django_capture_on_commit_callbacks)
+    endpoint.refresh_from_db()
+    assert endpoint.is_active
+    # Three days: switched off, with the reason; later deliveries are not even attempted.
+    WebhookEndpoint.unscoped_objects.filter(pk=endpoint.pk).update(
+        failing_since=timezone.now() - timedelta(days=3, minutes=1)
+    )
+    fail_for_good(account, receiver, django_capture_on_commit_callbacks)
+    endpoint.refresh_from_db()
+    assert not endpoint.is_active
+    assert "every delivery failed for 3 days" in endpoint.disabled_reason
+    assert "HTTP 500" in endpoint.disabled_reason
+
+    endpoint = webhook_endpoint_update(
+        account=account, public_id=endpoint.public_id, is_active=True
+    )
+    assert endpoint.is_active and endpoint.disabled_reason == "" and endpoint.failing_since is None
+
+
+def test_a_success_ends_the_failing_streak(
+    account: Account,
+    endpoint: WebhookEndpoint,
+    receiver: Receiver,
+    queued,
+    settings,
+    django_capture_on_commit_callbacks,
+) -> None:
+    settings.WEBHOOK_RETRY_DELAYS = []
+    fail_for_good(account, receiver, django_capture_on_commit_callbacks)
+    task = finished_with_delivery(account, django_capture_on_commit_callbacks)
+    assert webhook_delivery_attempt(delivery_id=delivery_for(account, task).pk).status == (
+        "succeeded"
+    )
+    endpoint.refresh_from_db()
+    assert endpoint.failing_since is None
