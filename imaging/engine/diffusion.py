@@ -96,15 +96,19 @@ class _Recipe:
     """How we drive one pipeline class: steps per quality, guidance, latent granularity."""
 
     steps: Mapping[str, int]
-    guidance: Mapping[str, float]
+    guidance: Mapping[str, float | str]
     size_multiple: int
 
 
+# Qwen-Image pipelines run true classifier-free guidance only when given a negative prompt;
+# without one they ignore `true_cfg_scale` (and with it the edit strength). " " is the model
+# card's.
+_QWEN_CFG = {"true_cfg_scale": 4.0, "negative_prompt": " "}
 _RECIPES: dict[str, _Recipe] = {
     "Flux2KleinPipeline": _Recipe({"standard": 4, "high": 8}, {"guidance_scale": 1.0}, 16),
     "ZImagePipeline": _Recipe({"standard": 9, "high": 14}, {"guidance_scale": 0.0}, 16),
-    "QwenImagePipeline": _Recipe({"standard": 30, "high": 50}, {"true_cfg_scale": 4.0}, 16),
-    "QwenImageEditPlusPipeline": _Recipe({"standard": 28, "high": 40}, {"true_cfg_scale": 4.0}, 16),
+    "QwenImagePipeline": _Recipe({"standard": 30, "high": 50}, _QWEN_CFG, 16),
+    "QwenImageEditPlusPipeline": _Recipe({"standard": 28, "high": 40}, _QWEN_CFG, 16),
 }
 _SD_RECIPE = _Recipe({"standard": 30, "high": 50}, {"guidance_scale": 7.5}, 8)
 # Random weights gain nothing from guidance or more steps: keep the demo fast.
