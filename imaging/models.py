@@ -74,9 +74,19 @@ class Task(TenantOwnedModel):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # Set when retention deleted the stored images (imaging.services.task_files_purge).
+    files_deleted = models.BooleanField(default=False)
 
     class Meta(TenantOwnedModel.Meta):
-        indexes = [models.Index(fields=["account", "status"])]
+        indexes = [
+            models.Index(fields=["account", "status"]),
+            # Retention's scan: finished tasks whose images are still stored, oldest first.
+            models.Index(
+                fields=["completed_at"],
+                condition=Q(files_deleted=False, completed_at__isnull=False),
+                name="task_files_kept",
+            ),
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(progress__lte=100), name="task_progress_0_100")
         ]

@@ -327,17 +327,15 @@ def task_files_purge(*, now: datetime | None = None, limit: int = 500) -> int:
     if not days:
         return 0
     cutoff = (now or timezone.now()) - timedelta(days=days)
-    expired = (
-        Task.unscoped_objects.filter(status__in=FINISHED_STATUSES, completed_at__lt=cutoff)
-        .exclude(input_files=[], result_files=[], mask_file="")
-        .order_by("completed_at")[:limit]
-    )
+    expired = Task.unscoped_objects.filter(
+        files_deleted=False, completed_at__lt=cutoff, status__in=FINISHED_STATUSES
+    ).order_by("completed_at")[:limit]
     emptied = 0
     for task in expired:
         for name in [*task.input_files, *task.result_files, task.mask_file]:
             if name:
                 default_storage.delete(name)  # a file already gone is no error
         emptied += Task.unscoped_objects.filter(pk=task.pk).update(
-            input_files=[], result_files=[], mask_file=""
+            input_files=[], result_files=[], mask_file="", files_deleted=True
         )
     return emptied

@@ -225,6 +225,7 @@ def test_old_tasks_lose_their_images_and_keep_their_rows(account: Account, setti
     assert not any(default_storage.exists(name) for name in files)
     old.refresh_from_db()
     assert (old.input_files, old.result_files, old.mask_file) == ([], [], "")
+    assert old.files_deleted and not recent.files_deleted
     assert old.status == Task.Status.COMPLETED and old.charge is not None  # history stays
     assert task_detail(task=old)["result"]["image_url"] is None
     for kept in (recent, pending):
