@@ -35,7 +35,8 @@ SIGNING_DOC = (
     '`{"type": "task.completed" | "task.failed", "timestamp", "data"}`, signed in the Standard '
     "Webhooks format: headers `webhook-id` (`msg_…`, the same on every retry), "
     "`webhook-timestamp` (Unix seconds) and `webhook-signature` (`v1,` + base64 HMAC-SHA256 of "
-    "`{id}.{timestamp}.{body}` keyed with the base64 part of `secret` after `whsec_`). Any "
+    "`{id}.{timestamp}.{body}` keyed with the base64 part of `secret` after `whsec_`; for 24 h "
+    "after a secret rotation two space-separated signatures, one per secret). Any "
     "answer but 2xx is retried after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h; redirects "
     "are not followed."
 )

@@ -405,7 +405,7 @@ def batch_edit(
         _check_changed(source, edited)
         timings["postprocess"] += time.perf_counter() - started
         results.append(edited)
-    _Steps(on_progress, should_cancel).report(100)
+    steps.report(100)  # the last item's reporter: 100 once, even when its last step said so
     return EngineResult(
         images=results,
         description=text.description(

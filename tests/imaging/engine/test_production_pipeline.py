@@ -357,9 +357,9 @@ def test_batch_edit_gives_later_items_the_first_result_as_reference(flux2_manage
         assert call["image"][1] is result.images[0]
         assert call["prompt"] == text.character_prompt("give them hats")
     assert recorder.calls[0]["prompt"] == "give them hats"
-    # 0, then every step of the three items; the closing 100 comes twice (last step and end).
-    assert progress[0] == 0 and progress[-1] == 100 and progress == sorted(progress)
-    assert len(set(progress)) == 1 + 3 * 4
+    # 0, then every step of the three items, each value once, ending at 100.
+    assert progress[0] == 0 and progress[-1] == 100 and progress == sorted(set(progress))
+    assert len(progress) == 1 + 3 * 4
 
 
 def test_batch_edit_cancels_midway(flux2_manager):

@@ -314,5 +314,5 @@ def test_batch_edit_gives_later_items_the_first_result_as_reference(qwen_manager
     assert recorder.calls[1]["image"][1] is result.images[0]
     assert recorder.calls[1]["prompt"] == text.character_prompt("give them hats")
     # 0, then every step of the two items, ending at 100.
-    assert progress[0] == 0 and progress[-1] == 100 and progress == sorted(progress)
-    assert len(set(progress)) == 1 + 2 * QWEN_EDIT_STEPS
+    assert progress[0] == 0 and progress[-1] == 100 and progress == sorted(set(progress))
+    assert len(progress) == 1 + 2 * QWEN_EDIT_STEPS
