@@ -150,11 +150,16 @@ def test_waiting_requests_park_no_server_thread(stack: Stack) -> None:
     headers = auth(out.strip().splitlines()[-1])
     server = psutil.Process(stack.processes[1].pid)  # uvicorn
     idle = server.num_threads()
-    # A job of seconds first (Real-ESRGAN x2 of 512x512 on CPU): the stack's one worker runs it
+    # A job of seconds first (Real-ESRGAN x2 of 768x768 on CPU): the stack's one worker runs it
     # while the waiting requests' tasks queue behind it.
-    slow = {"image_url": data_url((90, 140, 200), size=(512, 512)), "enhancement_type": "upscale"}
+    slow = {"image_url": data_url((90, 140, 200), size=(768, 768)), "enhancement_type": "upscale"}
     async_headers = {**headers, "Prefer": "respond-async"}
-    assert stack.request("/v1/enhance", async_headers, "POST", slow)[0] == 202
+    status, _h, accepted = stack.request("/v1/enhance", async_headers, "POST", slow)
+    assert status == 202
+    deadline = time.monotonic() + 30
+    while stack.request(f"/v1/task/{accepted['task_id']}", headers)[2]["status"] == "pending":
+        assert time.monotonic() < deadline, "the worker never started the slow job"
+        time.sleep(0.05)
     answers: list[int] = []
 
     def wait_for_an_image(n: int) -> None:
