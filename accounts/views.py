@@ -2,7 +2,7 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
@@ -11,7 +11,6 @@ from django.views.decorators.http import require_POST
 from accounts.forms import ApiKeyCreateForm
 from accounts.selectors import api_key_list
 from accounts.services import api_key_issue, api_key_revoke, user_personal_account_ensure
-from config.errors import NotFound
 
 
 def _render_profile(
@@ -55,9 +54,6 @@ def api_key_create(request: HttpRequest) -> HttpResponse:
 @require_POST
 def api_key_revoke_view(request: HttpRequest, key_id: int) -> HttpResponse:
     account = user_personal_account_ensure(user=request.user)
-    try:
-        api_key = api_key_revoke(account=account, key_id=key_id)
-    except NotFound as error:
-        raise Http404(str(error.details)) from error
+    api_key = api_key_revoke(account=account, key_id=key_id)
     messages.success(request, _("Key “%(name)s” revoked.") % {"name": api_key.name})
     return redirect("profile")

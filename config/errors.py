@@ -2,6 +2,7 @@
 
 from typing import ClassVar
 
+from django.http import Http404
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
@@ -44,7 +45,10 @@ class InvalidRequest(ApplicationError):
     default_message = _("Invalid request parameters")
 
 
-class NotFound(ApplicationError):
+class NotFound(ApplicationError, Http404):
+    """Also Django's Http404: a dashboard view lets it through and Django answers its 404 page,
+    as the API answers the envelope."""
+
     code = "NOT_FOUND"
     http_status = 404
     default_message = _("Not found")

@@ -3,7 +3,7 @@
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -11,7 +11,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from accounts.services import user_personal_account_ensure
-from config.errors import InvalidRequest, NotFound
+from config.errors import InvalidRequest
 from imaging.webhooks import (
     MAX_DESCRIPTION_LENGTH,
     MAX_URL_LENGTH,
@@ -85,10 +85,7 @@ def webhook_endpoint_create_view(request: HttpRequest) -> HttpResponse:
 @require_POST
 def webhook_endpoint_delete_view(request: HttpRequest, endpoint_id: str) -> HttpResponse:
     account = user_personal_account_ensure(user=request.user)
-    try:
-        webhook_endpoint_delete(account=account, public_id=endpoint_id)
-    except NotFound as error:
-        raise Http404(str(error.details)) from error
+    webhook_endpoint_delete(account=account, public_id=endpoint_id)
     messages.success(request, _("Webhook endpoint deleted."))
     return redirect("webhooks")
 
@@ -99,10 +96,7 @@ def webhook_endpoint_switch_view(request: HttpRequest, endpoint_id: str) -> Http
     """Switch an endpoint on (`is_active=1`) or off (anything else)."""
     account = user_personal_account_ensure(user=request.user)
     is_active = request.POST.get("is_active") == "1"
-    try:
-        webhook_endpoint_update(account=account, public_id=endpoint_id, is_active=is_active)
-    except NotFound as error:
-        raise Http404(str(error.details)) from error
+    webhook_endpoint_update(account=account, public_id=endpoint_id, is_active=is_active)
     if is_active:
         messages.success(request, _("Webhook endpoint switched on."))
     else:
@@ -114,10 +108,7 @@ def webhook_endpoint_switch_view(request: HttpRequest, endpoint_id: str) -> Http
 @require_POST
 def webhook_endpoint_rotate_view(request: HttpRequest, endpoint_id: str) -> HttpResponse:
     account = user_personal_account_ensure(user=request.user)
-    try:
-        webhook_endpoint_secret_rotate(account=account, public_id=endpoint_id)
-    except NotFound as error:
-        raise Http404(str(error.details)) from error
+    webhook_endpoint_secret_rotate(account=account, public_id=endpoint_id)
     messages.success(
         request, _("New signing secret made; messages carry the old one's signature for 24 hours.")
     )
@@ -130,8 +121,6 @@ def webhook_redeliver_view(request: HttpRequest, delivery_id: str) -> HttpRespon
     account = user_personal_account_ensure(user=request.user)
     try:
         delivery = webhook_delivery_redeliver(account=account, public_id=delivery_id)
-    except NotFound as error:
-        raise Http404(str(error.details)) from error
     except InvalidRequest as error:
         messages.error(request, str(error.details))
     else:
