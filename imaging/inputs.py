@@ -304,26 +304,36 @@ def _fetch_once(
     raise AssertionError("unreachable: addresses is never empty")
 
 
+def pinned_client(
+    *, host: str, address: IPAddress, deadline: _Deadline, timeout: httpx.Timeout
+) -> httpx.Client:
+    """The one way to talk to a vetted outside host (image fetches, webhooks): connects to the
+    vetted `address` only (the hostname stays for TLS/SNI), never follows redirects (each hop is
+    vetted by the caller) and ignores proxy settings from the environment (a proxy would connect
+    somewhere unvetted)."""
+    backend = _PinnedBackend(host=host, address=address, deadline=deadline)
+    return httpx.Client(
+        transport=_PinnedTransport(backend=backend),
+        timeout=timeout,
+        follow_redirects=False,
+        trust_env=False,
+    )
+
+
 def _request(
     url: httpx.URL, address: IPAddress, *, deadline: _Deadline, max_bytes: int
 ) -> tuple[bytes, str | None]:
-    backend = _PinnedBackend(host=url.raw_host.decode("ascii"), address=address, deadline=deadline)
-    timeout = httpx.Timeout(
-        float(settings.IMAGE_FETCH_TIMEOUT_SECONDS),
-        connect=float(settings.IMAGE_FETCH_CONNECT_TIMEOUT_SECONDS),
+    client = pinned_client(
+        host=url.raw_host.decode("ascii"),
+        address=address,
+        deadline=deadline,
+        timeout=httpx.Timeout(
+            float(settings.IMAGE_FETCH_TIMEOUT_SECONDS),
+            connect=float(settings.IMAGE_FETCH_CONNECT_TIMEOUT_SECONDS),
+        ),
     )
     headers = {"User-Agent": USER_AGENT, "Accept": "image/*", "Accept-Encoding": "identity"}
-    # trust_env=False: a proxy from the environment would connect somewhere unvetted.
-    with (
-        httpx.Client(
-            transport=_PinnedTransport(backend=backend),
-            timeout=timeout,
-            follow_redirects=False,
-            trust_env=False,
-            headers=headers,
-        ) as client,
-        client.stream("GET", url) as response,
-    ):
+    with client, client.stream("GET", url, headers=headers) as response:
         if response.status_code in REDIRECT_STATUSES:
             location = response.headers.get("location")
             if not location:

@@ -49,10 +49,9 @@ from imaging.inputs import (
     IPAddress,
     UrlRefused,
     _Deadline,
-    _PinnedBackend,
-    _PinnedTransport,
     outgoing_url_addresses,
     outgoing_url_parse,
+    pinned_client,
 )
 from imaging.models import Task, WebhookDelivery, WebhookEndpoint, new_webhook_secret_salt
 from imaging.selectors import iso_utc, task_detail
@@ -543,18 +542,9 @@ def _post(*, url: str, body: bytes, headers: dict[str, str]) -> int:
         connect=float(settings.WEBHOOK_CONNECT_TIMEOUT_SECONDS),
     )
     for index, address in enumerate(addresses):
-        backend = _PinnedBackend(host=host, address=address, deadline=deadline)
+        client = pinned_client(host=host, address=address, deadline=deadline, timeout=timeout)
         try:
-            # trust_env=False: a proxy from the environment would connect somewhere unvetted.
-            with (
-                httpx.Client(
-                    transport=_PinnedTransport(backend=backend),
-                    timeout=timeout,
-                    follow_redirects=False,
-                    trust_env=False,
-                ) as client,
-                client.stream("POST", parsed, content=body, headers=headers) as response,
-            ):
+            with client, client.stream("POST", parsed, content=body, headers=headers) as response:
                 # The body is never read: the status is the whole answer.
                 return response.status_code
         except (httpx.ConnectError, httpx.ConnectTimeout):
