@@ -21,6 +21,7 @@ from django.utils.translation import gettext_lazy as _
 from api.schema import (
     BATCH_EDIT_PROMPT_EN,
     BATCH_EDIT_REQUEST,
+    BATCH_EDIT_RESULT,
     IMAGE_OPERATIONS,
     REFERENCE_RESULT,
     application_errors,
@@ -180,16 +181,7 @@ ACCOUNT_RESULT = {
         "allowed_formats": ["jpeg", "png", "webp"],
     },
 }
-BATCH_RESULT = {
-    "success": True,
-    "batch_id": "batch_123456",
-    "tasks": [
-        {"task_id": "task_123456792", "status": "processing"},
-        {"task_id": "task_123456793", "status": "processing"},
-        {"task_id": "task_123456794", "status": "processing"},
-    ],
-    "total_credits": 15,
-}
+
 TITLES = {
     "image_edit": (_("Image edit"), _("Edit an image with a natural-language instruction.")),
     "remove_background": (
@@ -290,7 +282,7 @@ def endpoints(base_url: str) -> list[Endpoint]:
             path="/v1/batch-edit",
             body=BATCH_EDIT_REQUEST,
             prompt_en=BATCH_EDIT_PROMPT_EN,
-            response=BATCH_RESULT,
+            response=BATCH_EDIT_RESULT,
         )
     )
     for operation_id in ("style_transfer", "enhance"):

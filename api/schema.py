@@ -747,6 +747,16 @@ BATCH_EDIT_REQUEST = {
 BATCH_EDIT_PROMPT_EN = (
     "Keep the person's facial features, change to different outfits and backgrounds"
 )
+BATCH_EDIT_RESULT = {
+    "success": True,
+    "batch_id": "batch_123456",
+    "tasks": [
+        {"task_id": "task_123456792", "status": "processing"},
+        {"task_id": "task_123456793", "status": "processing"},
+        {"task_id": "task_123456794", "status": "processing"},
+    ],
+    "total_credits": 15,
+}
 BATCH_EDIT_DOCS: dict[str, Any] = {
     "summary": "Batch edit",
     "description": "Edit up to 20 images (the plan's batch limit, `usage_limits."
@@ -764,16 +774,7 @@ BATCH_EDIT_DOCS: dict[str, Any] = {
         ),
         OpenApiExample(
             "Accepted",
-            value={
-                "success": True,
-                "batch_id": "batch_123456",
-                "tasks": [
-                    {"task_id": "task_123456792", "status": "processing"},
-                    {"task_id": "task_123456793", "status": "processing"},
-                    {"task_id": "task_123456794", "status": "processing"},
-                ],
-                "total_credits": 15,
-            },
+            value=BATCH_EDIT_RESULT,
             response_only=True,
             status_codes=["200"],
         ),
