@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 DEMO_MARKER = "nanobanana_demo.json"
@@ -25,24 +27,37 @@ def demo_models_build(cache_dir: str | os.PathLike[str]):
     `DiffusionModels` that point every operation at them."""
     from imaging.engine.models import DiffusionModels
 
-    target = Path(cache_dir) / DEMO_FOLDER
-    if not is_demo_model(target):
-        target.parent.mkdir(parents=True, exist_ok=True)
-        # Build in a sibling folder and rename: a concurrent builder or a crash never leaves a
-        # half-written model that looks complete.
-        staging = Path(tempfile.mkdtemp(prefix=".building-", dir=target.parent))
-        _demo_pipeline().save_pretrained(staging, safe_serialization=True)
-        (staging / DEMO_MARKER).write_text(json.dumps({"version": DEMO_VERSION}))
-        try:
-            staging.rename(target)
-        except OSError:
-            if not is_demo_model(target):
-                raise
-            _remove_tree(staging)  # another process won the race
+    def write(folder: Path) -> None:
+        _demo_pipeline().save_pretrained(folder, safe_serialization=True)
+        (folder / DEMO_MARKER).write_text(json.dumps({"version": DEMO_VERSION}))
+
+    target = model_folder_write_once(Path(cache_dir) / DEMO_FOLDER, write, done=is_demo_model)
     path = str(target)
     return DiffusionModels(
         text_to_image=path, image_edit=path, style_transfer=path, batch_edit=path
     )
+
+
+def model_folder_write_once(
+    target: Path, write: Callable[[Path], None], *, done: Callable[[Path], bool]
+) -> Path:
+    """Write a model folder once (nothing to do when `done(target)`). `write` fills a sibling
+    folder that is then renamed into place, so a crash or a concurrent builder never leaves a
+    half-written model that looks complete."""
+    if done(target):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".building-", dir=target.parent))
+    try:
+        write(staging)
+        try:
+            staging.rename(target)
+        except OSError:
+            if not done(target):
+                raise  # another process won the race only if it left a complete folder
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # gone once renamed
+    return target
 
 
 def is_demo_model(path: str | os.PathLike[str]) -> bool:
@@ -138,9 +153,3 @@ def _demo_pipeline():
         image_encoder=None,
         requires_safety_checker=False,
     )
-
-
-def _remove_tree(path: Path) -> None:
-    import shutil
-
-    shutil.rmtree(path, ignore_errors=True)

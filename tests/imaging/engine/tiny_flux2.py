@@ -10,10 +10,10 @@ production recipe of `Flux2KleinPipeline`.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from imaging.engine.demo_models import model_folder_write_once
 
 # The pipeline stacks the text encoder's hidden states 9, 18 and 27 (its default
 # `text_encoder_out_layers`, which the engine does not override): the encoder needs 27 layers.
@@ -39,18 +39,17 @@ CHAT_TEMPLATE = (
 
 def tiny_flux2_klein_build(folder: Path) -> Path:
     """Build the tiny pipeline and save it to `folder` (reused when already saved there)."""
-    folder = Path(folder)
-    if (folder / "model_index.json").is_file():
-        return folder
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    # Save into a sibling folder and rename, so an interrupted build never looks complete.
-    staging = Path(tempfile.mkdtemp(prefix=".building-", dir=folder.parent))
-    try:
-        tiny_flux2_klein_pipeline().save_pretrained(staging, safe_serialization=True)
-        staging.rename(folder)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return folder
+    return model_folder_write_once(
+        Path(folder),
+        lambda staging: tiny_flux2_klein_pipeline().save_pretrained(
+            staging, safe_serialization=True
+        ),
+        done=model_index_present,
+    )
+
+
+def model_index_present(folder: Path) -> bool:
+    return (folder / "model_index.json").is_file()
 
 
 def tiny_flux2_klein_pipeline() -> Any:

@@ -16,10 +16,11 @@ a demo model, so the engine drives it with the production recipe of `QwenImageEd
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from imaging.engine.demo_models import model_folder_write_once
+from tests.imaging.engine.tiny_flux2 import model_index_present
 
 PROCESSOR = "Qwen2VLProcessor"
 TEXT_HIDDEN = 16
@@ -71,22 +72,15 @@ CHAT_TEMPLATE = (
 
 def tiny_qwen_image_edit_plus_build(folder: Path) -> Path:
     """Build the tiny pipeline and save it to `folder` (reused when already saved there)."""
-    folder = Path(folder)
-    if (folder / "model_index.json").is_file():
-        return folder
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    # Save into a sibling folder and rename, so an interrupted build never looks complete.
-    staging = Path(tempfile.mkdtemp(prefix=".building-", dir=folder.parent))
-    try:
+
+    def write(staging: Path) -> None:
         tokenizer = tiny_qwen_vl_tokenizer()
         tiny_qwen_image_edit_plus_pipeline(tokenizer).save_pretrained(
             staging, safe_serialization=True
         )
         processor_save(staging, tokenizer)
-        staging.rename(folder)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return folder
+
+    return model_folder_write_once(Path(folder), write, done=model_index_present)
 
 
 def tiny_qwen_image_edit_plus_pipeline(tokenizer: Any) -> Any:
