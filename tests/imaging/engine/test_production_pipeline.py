@@ -9,6 +9,7 @@ that records the arguments the engine passes and the raw output it gets back.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -72,21 +73,32 @@ class RecordingPipe:
         return getattr(self.pipe, name)
 
 
-@pytest.fixture
-def record(flux2_manager: diffusion.ModelManager) -> Iterator[Callable[[str], RecordingPipe]]:
-    """`record(operation)` wraps that operation's resident pipeline until the test ends."""
+@contextmanager
+def pipelines_recorded(
+    manager: diffusion.ModelManager,
+) -> Iterator[Callable[[str], RecordingPipe]]:
+    """`install(operation)` wraps that operation's resident pipeline until the block ends."""
     wrapped: list[tuple[diffusion.LoadedPipeline, Any]] = []
 
     def install(operation: str) -> RecordingPipe:
-        loaded = flux2_manager.pipeline(operation)
+        loaded = manager.pipeline(operation)
         recorder = RecordingPipe(loaded.pipe)
         wrapped.append((loaded, loaded.pipe))
         loaded.pipe = recorder
         return recorder
 
-    yield install
-    for loaded, pipe in reversed(wrapped):
-        loaded.pipe = pipe
+    try:
+        yield install
+    finally:
+        for loaded, pipe in reversed(wrapped):
+            loaded.pipe = pipe
+
+
+@pytest.fixture
+def record(flux2_manager: diffusion.ModelManager) -> Iterator[Callable[[str], RecordingPipe]]:
+    """`record(operation)` wraps that operation's resident pipeline until the test ends."""
+    with pipelines_recorded(flux2_manager) as install:
+        yield install
 
 
 def photo(width: int = 64, height: int = 64) -> Image.Image:
@@ -312,13 +324,15 @@ def test_a_small_style_image_is_a_usable_reference(flux2_manager):
 # --- style transfer --------------------------------------------------------------------------
 
 
-def test_style_transfer_passes_the_style_image_as_a_reference(flux2_manager, record):
-    recorder = record("style_transfer")
+def style_transfer_checked(manager: diffusion.ModelManager, recorder: RecordingPipe) -> dict:
+    """Run a style transfer (strength 0.7) and check what any instruction pipeline must get and
+    give: the content first and the style second, unchanged; the style prompt; the content's
+    size back. Returns the pipeline's call, with `progress` added."""
     content, style = photo(64, 80), photo(96, 64).transpose(Image.Transpose.ROTATE_180)
     progress: list[int] = []
     result = diffusion.style_transfer(
         StyleTransferRequest(content=content, style=style, strength=0.7, seed=21),
-        manager=flux2_manager,
+        manager=manager,
         on_progress=progress.append,
     )
     (styled,) = result.images
@@ -329,37 +343,56 @@ def test_style_transfer_passes_the_style_image_as_a_reference(flux2_manager, rec
     assert np.array_equal(pixels(call["image"][1]), pixels(style))
     assert call["prompt"] == text.STYLE_TRANSFER_PROMPT
     assert (call["width"], call["height"]) == (64, 80)
-    assert progress == step_progress(4)
+    return {**call, "progress": progress}
+
+
+def test_style_transfer_passes_the_style_image_as_a_reference(flux2_manager, record):
+    call = style_transfer_checked(flux2_manager, record("style_transfer"))
+    assert call["progress"] == step_progress(4)
 
 
 # --- batch edit ------------------------------------------------------------------------------
 
 
-def test_batch_edit_gives_later_items_the_first_result_as_reference(flux2_manager, record):
-    recorder = record("batch_edit")
-    sources = (photo(64, 64), photo(80, 64), photo(64, 96))
+def batch_edit_checked(
+    manager: diffusion.ModelManager,
+    recorder: RecordingPipe,
+    sources: tuple[Image.Image, ...],
+    *,
+    steps: int,
+) -> list[dict]:
+    """Run a batch edit with `preserve_character` (seed 13) and check what any instruction
+    pipeline must get and give: each source first and unchanged, the first result as the later
+    items' reference with the character prompt, the latents asked for, every size back, and
+    progress 0, each step of each item once, 100. Returns the pipeline's calls."""
     progress: list[int] = []
     result = diffusion.batch_edit(
         BatchEditRequest(prompt="give them hats", images=sources, preserve_character=True, seed=13),
-        manager=flux2_manager,
+        manager=manager,
         on_progress=progress.append,
     )
     assert [image.size for image in result.images] == [source.size for source in sources]
     assert all(image.mode == "RGB" for image in result.images)
     assert result.demo is False and result.seed == 13
-    assert result.description == "Edited 3 images with one prompt."
-    assert [len(call["image"]) for call in recorder.calls] == [1, 2, 2]
-    for call, source in zip(recorder.calls, sources, strict=True):
+    assert result.description == f"Edited {len(sources)} images with one prompt."
+    calls = recorder.calls
+    assert [len(call["image"]) for call in calls] == [1] + [2] * (len(sources) - 1)
+    for call, source in zip(calls, sources, strict=True):
         assert np.array_equal(pixels(call["image"][0]), pixels(source))
         # Latent statistics are shared step by step: the engine asks for the latents.
         assert call["callback_on_step_end_tensor_inputs"] == ["latents"]
-    for call in recorder.calls[1:]:
+    for call in calls[1:]:
         assert call["image"][1] is result.images[0]
         assert call["prompt"] == text.character_prompt("give them hats")
-    assert recorder.calls[0]["prompt"] == "give them hats"
-    # 0, then every step of the three items, each value once, ending at 100.
+    assert calls[0]["prompt"] == "give them hats"
     assert progress[0] == 0 and progress[-1] == 100 and progress == sorted(set(progress))
-    assert len(progress) == 1 + 3 * 4
+    assert len(progress) == 1 + len(sources) * steps
+    return calls
+
+
+def test_batch_edit_gives_later_items_the_first_result_as_reference(flux2_manager, record):
+    sources = (photo(64, 64), photo(80, 64), photo(64, 96))
+    batch_edit_checked(flux2_manager, record("batch_edit"), sources, steps=4)
 
 
 def test_batch_edit_cancels_midway(flux2_manager):

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -27,16 +26,17 @@ from imaging.engine.demo_models import is_demo_model
 from imaging.engine.diffusion_compose import scene_preserve
 from imaging.engine.models import DiffusionModels
 from imaging.engine.types import (
-    BatchEditRequest,
     ImageEditRequest,
     OperationCancelled,
-    StyleTransferRequest,
 )
 from tests.imaging.engine.test_production_pipeline import (
     RecordingPipe,
+    batch_edit_checked,
     photo,
+    pipelines_recorded,
     pixels,
     step_progress,
+    style_transfer_checked,
 )
 from tests.imaging.engine.tiny_flux2 import tiny_flux2_klein_build
 from tests.imaging.engine.tiny_qwen_edit import (
@@ -95,18 +95,8 @@ def qwen_manager(
 @pytest.fixture
 def record(qwen_manager: diffusion.ModelManager) -> Iterator[Callable[[str], RecordingPipe]]:
     """`record(operation)` wraps that operation's resident pipeline until the test ends."""
-    wrapped: list[tuple[diffusion.LoadedPipeline, Any]] = []
-
-    def install(operation: str) -> RecordingPipe:
-        loaded = qwen_manager.pipeline(operation)
-        recorder = RecordingPipe(loaded.pipe)
-        wrapped.append((loaded, loaded.pipe))
-        loaded.pipe = recorder
-        return recorder
-
-    yield install
-    for loaded, pipe in reversed(wrapped):
-        loaded.pipe = pipe
+    with pipelines_recorded(qwen_manager) as install:
+        yield install
 
 
 # --- the saved folder ------------------------------------------------------------------------
@@ -267,24 +257,9 @@ def test_image_edit_cancels_between_steps(qwen_manager):
 
 @needs_processor
 def test_style_transfer_passes_the_style_image_second(qwen_manager, record):
-    recorder = record("style_transfer")
-    content, style = photo(64, 80), photo(96, 64).transpose(Image.Transpose.ROTATE_180)
-    progress: list[int] = []
-    result = diffusion.style_transfer(
-        StyleTransferRequest(content=content, style=style, strength=0.7, seed=21),
-        manager=qwen_manager,
-        on_progress=progress.append,
-    )
-    (styled,) = result.images
-    assert styled.size == content.size and styled.mode == "RGB"
-    assert result.demo is False and result.seed == 21
-    (call,) = recorder.calls
-    assert [image.size for image in call["image"]] == [content.size, style.size]
-    assert np.array_equal(pixels(call["image"][1]), pixels(style))
-    assert call["prompt"] == text.STYLE_TRANSFER_PROMPT
-    assert (call["width"], call["height"]) == (64, 80)
+    call = style_transfer_checked(qwen_manager, record("style_transfer"))
     assert call["true_cfg_scale"] == pytest.approx(1 + 4 * (0.15 + 0.45 * 0.7))
-    assert progress == step_progress(QWEN_EDIT_STEPS)
+    assert call["progress"] == step_progress(QWEN_EDIT_STEPS)
 
 
 # --- batch edit ------------------------------------------------------------------------------
@@ -292,27 +267,8 @@ def test_style_transfer_passes_the_style_image_second(qwen_manager, record):
 
 @needs_processor
 def test_batch_edit_gives_later_items_the_first_result_as_reference(qwen_manager, record):
-    recorder = record("batch_edit")
     sources = (photo(64, 64), photo(80, 64))
-    progress: list[int] = []
-    result = diffusion.batch_edit(
-        BatchEditRequest(prompt="give them hats", images=sources, preserve_character=True, seed=13),
-        manager=qwen_manager,
-        on_progress=progress.append,
-    )
-    assert [image.size for image in result.images] == [source.size for source in sources]
-    assert all(image.mode == "RGB" for image in result.images)
-    assert result.demo is False and result.seed == 13
-    assert result.description == "Edited 2 images with one prompt."
-    assert [len(call["image"]) for call in recorder.calls] == [1, 2]
-    for call, source in zip(recorder.calls, sources, strict=True):
-        assert np.array_equal(pixels(call["image"][0]), pixels(source))
-        assert call["callback_on_step_end_tensor_inputs"] == ["latents"]
+    calls = batch_edit_checked(qwen_manager, record("batch_edit"), sources, steps=QWEN_EDIT_STEPS)
+    for call in calls:
         assert call["true_cfg_scale"] == 4.0  # the batch strength, 0.75
         assert call["generator"].initial_seed() == 13
-    assert recorder.calls[0]["prompt"] == "give them hats"
-    assert recorder.calls[1]["image"][1] is result.images[0]
-    assert recorder.calls[1]["prompt"] == text.character_prompt("give them hats")
-    # 0, then every step of the two items, ending at 100.
-    assert progress[0] == 0 and progress[-1] == 100 and progress == sorted(set(progress))
-    assert len(progress) == 1 + 2 * QWEN_EDIT_STEPS
