@@ -53,14 +53,15 @@ class TaskCancelApi(ApiView):
         responses=TaskOutputSerializer,
         operation_id="task_cancel",
         summary="Cancel a task",
-        description="Cancels a pending task and refunds its credits; cancelling again is a "
-        "no-op. A task that has started is `409 TASK_NOT_CANCELLABLE`.",
+        description="Cancels a pending task, or a processing one whose worker stopped (no "
+        "progress report for a lease period), and refunds its credits; cancelling again is a "
+        "no-op. A task a worker is running or that has finished is `409 TASK_NOT_CANCELLABLE`.",
     )
     def post(self, request: Request, task_id: str) -> Response:
         task = task_cancel(account=request.user.account, public_id=task_id)
         if task.status != Task.Status.CANCELLED:
             raise TaskNotCancellable(
-                _("Only pending tasks can be cancelled; this one is %(status)s.")
+                _("Only pending or stalled tasks can be cancelled; this one is %(status)s.")
                 % {"status": task.status}
             )
         return Response(task_detail(task=task))

@@ -70,6 +70,12 @@ class Task(TenantOwnedModel):
         related_name="+",
     )
     attempts = models.PositiveSmallIntegerField(default=0)
+    # While processing: the worker renews this lease; once it lapses (the worker died) the task
+    # is taken over by the next claim or queued again by the sweep (imaging.services).
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # The Celery message id holding the claim: a redelivery of that same message waits for the
+    # lease to lapse, any other message for a leased task is a duplicate.
+    claimed_by = models.CharField(max_length=64, blank=True)
     timings = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -85,6 +91,12 @@ class Task(TenantOwnedModel):
                 fields=["completed_at"],
                 condition=Q(files_deleted=False, completed_at__isnull=False),
                 name="task_files_kept",
+            ),
+            # The sweep's scan of running tasks whose worker stopped renewing their lease.
+            models.Index(
+                fields=["lease_expires_at"],
+                condition=Q(status="processing"),
+                name="task_lease",
             ),
         ]
         constraints = [

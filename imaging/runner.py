@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from functools import cache
+from types import TracebackType
 
 from django.conf import settings
+from django.core.files.storage import default_storage
+from django.db import connection
 
 from billing.costs import Operation
 from imaging.engine import types as engine
 from imaging.models import Task
-from imaging.services import task_complete, task_is_cancelled, task_progress
+from imaging.services import task_complete, task_is_cancelled, task_lease_renew, task_progress
 from imaging.storage import image_open, image_save
 
 
-def task_execute(*, task_id: int) -> None:
-    """Everything between a claimed task and a completed one; raises on failure."""
+def task_execute(*, task_id: int, claim_id: str | None) -> None:
+    """Everything between a claimed task and a completed one; raises on failure. The claim's
+    lease is renewed throughout; once it is lost (cancelled, or taken over after this worker
+    stalled) the engine stops at its next progress check."""
     task = Task.unscoped_objects.get(pk=task_id)
     images = [image_open(name=name) for name in task.input_files]
     last = [-1]
@@ -26,13 +32,14 @@ def task_execute(*, task_id: int) -> None:
             task_progress(task_id=task_id, percent=percent)
 
     started = time.perf_counter()
-    result = engine_run(
-        operation=Operation(task.operation),
-        params=task.params,
-        images=images,
-        on_progress=on_progress,
-        should_cancel=lambda: task_is_cancelled(task_id=task_id),
-    )
+    with LeaseKeeper(task_id=task_id, claim_id=claim_id) as lease:
+        result = engine_run(
+            operation=Operation(task.operation),
+            params=task.params,
+            images=images,
+            on_progress=on_progress,
+            should_cancel=lambda: lease.lost or task_is_cancelled(task_id=task_id),
+        )
     output_format = task.params.get("output_format", "jpeg")
     result_files = [
         image_save(folder="results", account_id=task.account_id, image=image, fmt=output_format)
@@ -42,7 +49,7 @@ def task_execute(*, task_id: int) -> None:
     if result.mask is not None:
         mask_file = image_save(folder="results", account_id=task.account_id, image=result.mask)
     timings = {**result.timings, "total": round(time.perf_counter() - started, 3)}
-    task_complete(
+    completed = task_complete(
         task_id=task_id,
         result_files=result_files,
         mask_file=mask_file,
@@ -51,6 +58,44 @@ def task_execute(*, task_id: int) -> None:
         timings=timings,
         demo=result.demo,
     )
+    if not completed:  # cancelled while the engine ran: nobody will ever see these files
+        for name in [*result_files, mask_file]:
+            if name:
+                default_storage.delete(name)
+
+
+class LeaseKeeper:
+    """Renews a claimed task's lease from a thread of its own while the engine runs (the engine
+    may go long between progress callbacks); `lost` once the claim no longer holds the task."""
+
+    def __init__(self, *, task_id: int, claim_id: str | None) -> None:
+        self.task_id = task_id
+        self.claim_id = claim_id
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._renew, name=f"lease-{task_id}", daemon=True)
+
+    def __enter__(self) -> LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _renew(self) -> None:
+        try:
+            while not self._stop.wait(settings.IMAGING_TASK_LEASE_RENEW_SECONDS):
+                if not task_lease_renew(task_id=self.task_id, claim_id=self.claim_id):
+                    self.lost = True
+                    return
+        finally:
+            connection.close()  # this thread's own connection; nothing else would close it
 
 
 def engine_run(

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from kombu.exceptions import OperationalError as BrokerError
@@ -23,6 +24,7 @@ from billing.models import CreditLedgerEntry
 from billing.selectors import account_plan
 from billing.services import credits_charge, credits_refund
 from config.errors import ApplicationError, NotFound, TemporaryUnavailable
+from imaging.broker import broker_lost_messages, broker_marker_set
 from imaging.models import FINISHED_STATUSES, Batch, Task
 from imaging.notifications import task_finished_publish
 from imaging.storage import image_save
@@ -155,36 +157,35 @@ def _tasks_create(
 
 
 def _enqueue(task: Task) -> None:
-    from imaging.tasks import task_run  # the Celery task module imports this one
-
-    try:
-        task_run.apply_async(args=[task.pk], queue=task.queue)
-    except (BrokerError, OSError) as error:
-        logger.exception("could not enqueue %s", task.public_id)
-        task_fail(
-            task_id=task.pk,
-            error=TemporaryUnavailable(_("The processing queue is unreachable; retry shortly.")),
-        )
-        raise TemporaryUnavailable(
-            _("The processing queue is unreachable; retry shortly."), headers={"Retry-After": "5"}
-        ) from error
+    if _publish(task):
+        return
+    task_fail(
+        task_id=task.pk,
+        error=TemporaryUnavailable(_("The processing queue is unreachable; retry shortly.")),
+    )
+    raise TemporaryUnavailable(
+        _("The processing queue is unreachable; retry shortly."), headers={"Retry-After": "5"}
+    )
 
 
 class ClaimResult:
     CLAIMED = "claimed"
     BUSY = "busy"  # the account already runs its plan's number of tasks: try again shortly
-    GONE = "gone"  # finished, cancelled, running elsewhere, or out of attempts
+    # This very message holds the task's lease (redelivered after its worker died, or delivered
+    # twice): try again once the lease may have lapsed.
+    LEASED = "leased"
+    GONE = "gone"  # finished, cancelled, leased by another message, or out of attempts
 
 
-def task_claim(*, task_id: int) -> str:
-    """Move a task from pending to processing, once, within the account's concurrency cap.
+def task_claim(*, task_id: int, claim_id: str | None = None) -> str:
+    """Move a task to processing under a fresh lease, once, within the account's concurrency cap.
 
-    The account row lock orders concurrent claims of one account; nothing slow runs under it.
-    A task stuck in processing longer than the hard time limit (its worker died) is claimable
-    again, up to IMAGING_MAX_ATTEMPTS.
+    `claim_id` is the Celery message id. A pending task is claimed; so is a processing task
+    whose lease lapsed (its worker died), up to IMAGING_MAX_ATTEMPTS, after which it is failed
+    and refunded. The account row lock orders concurrent claims of one account; nothing slow
+    runs under it.
     """
     now = timezone.now()
-    stale = now - timedelta(seconds=settings.IMAGING_HARD_TIME_LIMIT + 30)
     with transaction.atomic():
         account_id = (
             Task.unscoped_objects.filter(pk=task_id).values_list("account_id", flat=True).first()
@@ -193,27 +194,52 @@ def task_claim(*, task_id: int) -> str:
             return ClaimResult.GONE
         account = Account.objects.select_for_update().get(pk=account_id)
         task = Task.objects.for_account(account).get(pk=task_id)
-        claimable = task.status == Task.Status.PENDING or (
-            task.status == Task.Status.PROCESSING and task.started_at and task.started_at < stale
-        )
-        if not claimable:
+        if task.status == Task.Status.PROCESSING and not task_lease_lapsed(task=task, now=now):
+            same_message = bool(claim_id) and claim_id == task.claimed_by
+            return ClaimResult.LEASED if same_message else ClaimResult.GONE
+        if task.status not in (Task.Status.PENDING, Task.Status.PROCESSING):
             return ClaimResult.GONE
         if task.attempts < settings.IMAGING_MAX_ATTEMPTS:
             running = (
                 Task.objects.for_account(account)
-                .filter(status=Task.Status.PROCESSING, started_at__gte=stale)
+                .filter(status=Task.Status.PROCESSING, lease_expires_at__gte=now)
                 .exclude(pk=task.pk)
                 .count()
             )
             if running >= account_plan(account=account).max_concurrent_tasks:
                 return ClaimResult.BUSY
             Task.objects.for_account(account).filter(pk=task.pk).update(
-                status=Task.Status.PROCESSING, started_at=now, attempts=task.attempts + 1
+                status=Task.Status.PROCESSING,
+                started_at=now,
+                attempts=task.attempts + 1,
+                progress=0,
+                lease_expires_at=_lease_end(now),
+                claimed_by=claim_id or "",
             )
             return ClaimResult.CLAIMED
     # Out of attempts: fail it (with its refund) outside the claim's transaction.
     task_fail(task_id=task_id, error=ApplicationError(_("The task failed repeatedly.")))
     return ClaimResult.GONE
+
+
+def task_lease_lapsed(*, task: Task, now: datetime) -> bool:
+    """Whether a processing task's worker stopped renewing its lease. A task without a lease
+    (never claimed since leases exist) is not taken to have lapsed."""
+    return task.lease_expires_at is not None and task.lease_expires_at < now
+
+
+def task_lease_renew(*, task_id: int, claim_id: str | None) -> bool:
+    """Extend the lease of a task this claim still holds; False once it holds it no longer
+    (cancelled, finished, or taken over after the lease lapsed)."""
+    return bool(
+        Task.unscoped_objects.filter(
+            pk=task_id, status=Task.Status.PROCESSING, claimed_by=claim_id or ""
+        ).update(lease_expires_at=_lease_end(timezone.now()))
+    )
+
+
+def _lease_end(now: datetime) -> datetime:
+    return now + timedelta(seconds=settings.IMAGING_TASK_LEASE_SECONDS)
 
 
 def task_progress(*, task_id: int, percent: int) -> None:
@@ -235,7 +261,9 @@ def task_complete(
     seed: int | None,
     timings: dict[str, float],
     demo: bool,
-) -> None:
+) -> bool:
+    """Store a result; False when the task was no longer processing (cancelled meanwhile), in
+    which case the result is not kept."""
     finished = Task.unscoped_objects.filter(pk=task_id, status=Task.Status.PROCESSING).update(
         status=Task.Status.COMPLETED,
         progress=100,
@@ -251,14 +279,20 @@ def task_complete(
         _finished(task_id=task_id)
         # robust: an error while scheduling webhooks is logged; the finish stands.
         transaction.on_commit(lambda: webhooks_task_finished(task_id=task_id), robust=True)
+    return bool(finished)
 
 
-def task_fail(*, task_id: int, error: ApplicationError) -> None:
-    """Mark a task failed and give its credits back (once, whoever calls)."""
+def task_fail(*, task_id: int, error: ApplicationError, claim_id: str | None = None) -> None:
+    """Mark a task failed and give its credits back (once, whoever calls). A worker passes its
+    `claim_id`: after it stalled and another claim took the task over, its failure is not the
+    task's."""
+    unfinished = Task.unscoped_objects.filter(
+        pk=task_id, status__in=[Task.Status.PENDING, Task.Status.PROCESSING]
+    )
+    if claim_id is not None:
+        unfinished = unfinished.filter(claimed_by=claim_id)
     with transaction.atomic():
-        updated = Task.unscoped_objects.filter(
-            pk=task_id, status__in=[Task.Status.PENDING, Task.Status.PROCESSING]
-        ).update(
+        updated = unfinished.update(
             status=Task.Status.FAILED,
             error_code=error.code,
             error_message=str(error.details or error.message)[:500],
@@ -270,16 +304,24 @@ def task_fail(*, task_id: int, error: ApplicationError) -> None:
             transaction.on_commit(lambda: webhooks_task_finished(task_id=task_id), robust=True)
 
 
-def task_cancel(*, account: Account, public_id: str) -> Task:
-    """Cancel a pending task and refund it; a running or finished one cannot be cancelled."""
+def task_cancel(*, account: Account, public_id: str, even_if_running: bool = False) -> Task:
+    """Cancel a task and refund it: a pending one, or a processing one whose worker is gone (its
+    lease lapsed). Staff pass `even_if_running` to stop a live one too: its worker sees the
+    cancellation at its next progress check and its result is not kept."""
     task = Task.objects.for_account(account).filter(public_id=public_id).first()
     if task is None:
         raise NotFound(_("No such task"))
+    now = timezone.now()
+    stoppable = Q(status=Task.Status.PENDING) | Q(
+        status=Task.Status.PROCESSING, lease_expires_at__lt=now
+    )
+    if even_if_running:
+        stoppable |= Q(status=Task.Status.PROCESSING)
     with transaction.atomic():
         cancelled = (
             Task.objects.for_account(account)
-            .filter(pk=task.pk, status=Task.Status.PENDING)
-            .update(status=Task.Status.CANCELLED, completed_at=timezone.now())
+            .filter(stoppable, pk=task.pk)
+            .update(status=Task.Status.CANCELLED, completed_at=now)
         )
         if cancelled:
             _refund(task_id=task.pk, note="task cancelled")
@@ -299,24 +341,79 @@ def _refund(*, task_id: int, note: str) -> None:
         credits_refund(charge=CreditLedgerEntry.unscoped_objects.get(pk=charge_id), note=note)
 
 
-def tasks_reap(*, now: datetime | None = None) -> int:
-    """Fail (and refund) tasks whose worker vanished and whose attempts are used up, and tasks
-    pending far longer than any queue should hold them. Run by beat; returns how many."""
+def tasks_sweep(*, now: datetime | None = None) -> int:
+    """Leave no task stuck (run by beat every IMAGING_SWEEP_SECONDS); returns how many tasks it
+    queued again or failed.
+
+    - Any task unfinished after IMAGING_TASK_MAX_AGE_HOURS is failed and refunded (the backstop).
+    - A processing task whose lease lapsed (its worker died) is queued again, or failed and
+      refunded once its attempts are used up.
+    - When the broker lost its messages (restarted empty), every pending task is queued again.
+      A duplicate message is harmless: the claim is conditional, so a task runs at most once.
+    """
     now = now or timezone.now()
-    stale = now - timedelta(seconds=settings.IMAGING_HARD_TIME_LIMIT * 2)
-    stuck = Task.unscoped_objects.filter(
+    failed = _overdue_fail(now=now)  # first: what is past saving is not queued again
+    return failed + _leases_lapsed_requeue(now=now) + _lost_messages_requeue()
+
+
+def _leases_lapsed_requeue(*, now: datetime) -> int:
+    lapsed = Task.unscoped_objects.filter(status=Task.Status.PROCESSING, lease_expires_at__lt=now)
+    count = 0
+    for task in lapsed.only("pk", "public_id", "queue", "attempts"):
+        if task.attempts >= settings.IMAGING_MAX_ATTEMPTS:
+            task_fail(task_id=task.pk, error=ApplicationError(_("The task failed repeatedly.")))
+            count += 1
+        elif _publish(task):
+            # Published first: if a worker claims it meanwhile, its fresh lease keeps this
+            # update from touching the task.
+            Task.unscoped_objects.filter(
+                pk=task.pk, status=Task.Status.PROCESSING, lease_expires_at__lt=now
+            ).update(status=Task.Status.PENDING, progress=0, lease_expires_at=None)
+            count += 1
+    return count
+
+
+def _lost_messages_requeue() -> int:
+    try:
+        if not broker_lost_messages():
+            return 0
+        pending = list(
+            Task.unscoped_objects.filter(status=Task.Status.PENDING).only(
+                "pk", "public_id", "queue"
+            )
+        )
+        broker_marker_set()  # the queues' bindings first, or the publishes below are dropped
+    except (BrokerError, OSError):
+        logger.warning("broker unreachable; the next sweep checks its messages again")
+        return 0
+    requeued = sum(_publish(task) for task in pending)
+    if requeued:
+        logger.warning("the broker lost its messages: %d pending task(s) queued again", requeued)
+    return requeued
+
+
+def _overdue_fail(*, now: datetime) -> int:
+    overdue = Task.unscoped_objects.filter(
         status__in=[Task.Status.PENDING, Task.Status.PROCESSING],
-        created_at__lt=now - timedelta(hours=6),
-    ) | Task.unscoped_objects.filter(
-        status=Task.Status.PROCESSING,
-        started_at__lt=stale,
-        attempts__gte=settings.IMAGING_MAX_ATTEMPTS,
+        created_at__lt=now - timedelta(hours=settings.IMAGING_TASK_MAX_AGE_HOURS),
     )
     count = 0
-    for task_id in stuck.values_list("pk", flat=True):
+    for task_id in overdue.values_list("pk", flat=True):
         task_fail(task_id=task_id, error=ApplicationError(_("The task did not finish in time.")))
         count += 1
     return count
+
+
+def _publish(task: Task) -> bool:
+    """Queue a task's message; False (logged) when the broker is unreachable."""
+    from imaging.tasks import task_run  # the Celery task module imports this one
+
+    try:
+        task_run.apply_async(args=[task.pk], queue=task.queue)
+    except (BrokerError, OSError):
+        logger.exception("could not queue %s", task.public_id)
+        return False
+    return True
 
 
 def task_files_purge(*, now: datetime | None = None, limit: int = 500) -> int:

@@ -344,7 +344,6 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
     "billing-renewals": {"task": "billing.renewals", "schedule": 3600.0},
-    "imaging-reap": {"task": "imaging.reap", "schedule": 300.0},
     "api-idempotency-purge": {"task": "api.idempotency_purge", "schedule": 3600.0},
     "imaging-purge": {"task": "imaging.purge", "schedule": 3600.0},
 }
@@ -354,6 +353,22 @@ CELERY_TASK_DEFAULT_QUEUE = "cpu"
 IMAGING_SOFT_TIME_LIMIT = env.int("IMAGING_SOFT_TIME_LIMIT", default=540)
 IMAGING_HARD_TIME_LIMIT = env.int("IMAGING_HARD_TIME_LIMIT", default=600)
 IMAGING_MAX_ATTEMPTS = 3
+# A running task holds a lease that its worker renews every third of it. Once the lease lapses
+# (the worker died or froze) the task is taken over: by the redelivered message, or queued again
+# by the sweep, so a dead worker costs a task about a lease plus a sweep interval, not hours.
+IMAGING_TASK_LEASE_SECONDS = env.float("IMAGING_TASK_LEASE_SECONDS", default=30.0)
+IMAGING_TASK_LEASE_RENEW_SECONDS = IMAGING_TASK_LEASE_SECONDS / 3
+# How often beat runs imaging.sweep: tasks whose lease lapsed are queued again (or failed and
+# refunded after their last attempt), and pending tasks are queued again when the broker lost
+# its messages (a Redis restarted empty). On the `celery` queue, never behind long image work.
+IMAGING_SWEEP_SECONDS = env.float("IMAGING_SWEEP_SECONDS", default=15.0)
+# Unfinished tasks older than this are failed and refunded whatever their state: the backstop.
+IMAGING_TASK_MAX_AGE_HOURS = 6
+CELERY_BEAT_SCHEDULE["imaging-sweep"] = {
+    "task": "imaging.sweep",
+    "schedule": IMAGING_SWEEP_SECONDS,
+    "options": {"queue": "celery"},
+}
 # New GPU tasks are refused (503 TEMPORARY_UNAVAILABLE) while this many wait; 0 = no limit.
 IMAGING_GPU_QUEUE_MAX_DEPTH = env.int("IMAGING_GPU_QUEUE_MAX_DEPTH", default=200)
 # How stale (seconds) a web process's count of that queue may be; it adds its own submits between
