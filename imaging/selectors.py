@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import partial
+
+from django.db.models import Exists, OuterRef, QuerySet
+from django.utils import timezone
 
 from accounts.models import Account
+from billing.models import CreditLedgerEntry
 from config.errors import NotFound
 from imaging.models import Batch, Task
 from imaging.storage import file_url
@@ -85,3 +91,55 @@ def batch_status(*, counts: dict[str, int]) -> str:
     if counts[Task.Status.COMPLETED] == total:
         return "completed"
     return "partial" if counts[Task.Status.COMPLETED] else "failed"
+
+
+@dataclass(frozen=True)
+class TaskAudit:
+    """Tasks breaking a promise: each charge ends in a result or a refund, and no task stays
+    unfinished longer than it may."""
+
+    stuck: list[str]
+    failed_unrefunded: list[str]
+    completed_refunded: list[str]
+    completed_without_result: list[str]
+
+    @property
+    def clean(self) -> bool:
+        return not (
+            self.stuck
+            or self.failed_unrefunded
+            or self.completed_refunded
+            or self.completed_without_result
+        )
+
+
+def tasks_audit(*, unfinished_for: timedelta) -> TaskAudit:
+    """Every account's tasks checked against the ledger (staff and the reliability checks)."""
+    refunded = Exists(
+        CreditLedgerEntry.unscoped_objects.filter(
+            account_id=OuterRef("account_id"),
+            kind=CreditLedgerEntry.Kind.REFUND,
+            reference=OuterRef("public_id"),
+        )
+    )
+    tasks = Task.unscoped_objects.annotate(refunded=refunded)
+    ids = partial(_public_ids, tasks)
+    return TaskAudit(
+        stuck=ids(
+            status__in=[Task.Status.PENDING, Task.Status.PROCESSING],
+            created_at__lt=timezone.now() - unfinished_for,
+        ),
+        failed_unrefunded=ids(
+            status__in=[Task.Status.FAILED, Task.Status.CANCELLED],
+            charge__isnull=False,
+            refunded=False,
+        ),
+        completed_refunded=ids(status=Task.Status.COMPLETED, refunded=True),
+        completed_without_result=ids(
+            status=Task.Status.COMPLETED, result_files=[], files_deleted=False
+        ),
+    )
+
+
+def _public_ids(tasks: QuerySet[Task], **where: object) -> list[str]:
+    return list(tasks.filter(**where).order_by("pk").values_list("public_id", flat=True))

@@ -1,0 +1,246 @@
+"""A stack whose parts a test may break: its own Redis and PostgreSQL servers (never the machine's
+shared ones), a Celery worker, beat and uvicorn, each a process the test can kill, freeze or
+restart. Used by the fault suite and by `make reliability`."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+FINISHED = {"completed", "failed", "cancelled"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> float:
+    """Seconds until `predicate` held; TimeoutError naming `what` after `timeout`."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if predicate():
+            return time.monotonic() - started
+        time.sleep(0.1)
+    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def postgres_bin() -> Path | None:
+    """Debian's PostgreSQL server binaries, when installed."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+    return found[-1].parent if found else None
+
+
+def missing_parts() -> str:
+    """Why a fault stack cannot run here ('' when it can)."""
+    if not shutil.which("redis-server"):
+        return "redis-server is not installed"
+    if postgres_bin() is None:
+        return "PostgreSQL's server binaries are not installed"
+    if os.geteuid() == 0 and not shutil.which("runuser"):
+        return "runuser is needed to run PostgreSQL as the postgres user"
+    return ""
+
+
+@dataclass
+class RedisServer:
+    """A redis-server that keeps nothing on disk, as in many deployments."""
+
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen | None = None
+
+    def url(self, db: int = 0) -> str:
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", tempfile.gettempdir(), "--loglevel", "warning"],
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        wait_until(self.answers, 10, "redis-server")
+
+    def answers(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def kill(self) -> None:
+        """Gone at once, and with it everything it held."""
+        if self.process:
+            self.process.kill()
+            self.process.wait()
+
+    def freeze(self) -> None:
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        os.kill(self.process.pid, signal.SIGCONT)
+
+
+@dataclass
+class PostgresCluster:
+    """A throw-away PostgreSQL cluster of the suite's own, on a port of its own."""
+
+    port: int = field(default_factory=free_port)
+    folder: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="nb-faults-pg-")))
+
+    def url(self, db: str = "nanobanana") -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{db}"
+
+    def _run(self, *args: str) -> None:
+        command = [str(postgres_bin() / args[0]), *args[1:]]
+        if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, check=True, capture_output=True, timeout=60)
+
+    def start(self) -> None:
+        data = self.folder / "data"
+        if not data.exists():
+            if os.geteuid() == 0:
+                shutil.chown(self.folder, "postgres", "postgres")
+            self._run("initdb", "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync")
+        self._pg_ctl("start")
+        self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
+                  "nanobanana")  # fmt: skip
+
+    def _pg_ctl(self, action: str, *extra: str) -> None:
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.folder} -c fsync=off "
+            "-c max_connections=100"
+        )
+        self._run("pg_ctl", "-D", str(self.folder / "data"), "-o", options, "-l",
+                  str(self.folder / "log"), "-w", *extra, action)  # fmt: skip
+
+    def restart(self) -> None:
+        """A fast restart: every open connection is cut."""
+        self._pg_ctl("restart", "-m", "fast")
+
+    def stop(self) -> None:
+        try:
+            self._pg_ctl("stop", "-m", "immediate")
+        finally:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@dataclass
+class FaultStack:
+    """uvicorn, a Celery worker and beat on the cluster and Redis above, sharing a var/ folder."""
+
+    var_dir: Path
+    redis: RedisServer
+    postgres: PostgresCluster
+    settings: dict[str, str] = field(default_factory=dict)
+    port: int = field(default_factory=free_port)
+    web: subprocess.Popen | None = None
+    worker: subprocess.Popen | None = None
+    beat: subprocess.Popen | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def worker_log(self) -> Path:
+        return self.var_dir / "worker.log"
+
+    @property
+    def env(self) -> dict[str, str]:
+        from tests.conftest import process_env
+
+        return process_env(
+            NANOBANANA_VAR_DIR=str(self.var_dir),
+            DATABASE_URL=self.postgres.url(),
+            REDIS_URL=self.redis.url(),
+            PYTHONUNBUFFERED="1",
+            NANOBANANA_FETCH_ALLOW_HOSTS="127.0.0.1",
+            **self.settings,
+        )
+
+    def manage(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=120, check=check,
+        )  # fmt: skip
+
+    def start(self) -> None:
+        self.manage("migrate", "--noinput")
+        self.worker_start()
+        self.beat = self._spawn("celery", "-A", "config", "beat", "--loglevel", "WARNING",
+                                "--schedule", str(self.var_dir / "beat-schedule"))  # fmt: skip
+        self.web = self._spawn("uvicorn", "config.asgi:application", "--host", "127.0.0.1",
+                               "--port", str(self.port), "--lifespan", "off",
+                               "--log-level", "warning")  # fmt: skip
+        wait_until(self.answers, 30, "uvicorn")
+
+    def _spawn(self, program: str, *args: str) -> subprocess.Popen:
+        # A process group of its own: killing it takes the pool children along.
+        return subprocess.Popen(
+            [str(BIN / program), *args], cwd=ROOT, env=self.env, start_new_session=True
+        )
+
+    def answers(self) -> bool:
+        import urllib.error
+        import urllib.request
+
+        try:
+            urllib.request.urlopen(self.base_url + "/healthz", timeout=2)  # noqa: S310
+        except urllib.error.HTTPError:
+            return True
+        except OSError:
+            return False
+        return True
+
+    def worker_start(self) -> None:
+        log = self.worker_log
+        offset = log.stat().st_size if log.exists() else 0
+        self.worker = self._spawn("celery", "-A", "config", "worker", "--queues",
+                                  "cpu,gpu,celery", "--concurrency", "1", "--loglevel", "INFO",
+                                  "--logfile", str(log))  # fmt: skip
+        wait_until(lambda: log.exists() and "ready." in log.read_text()[offset:], 90, "the worker")
+
+    def worker_children(self) -> list[int]:
+        """The pool processes of the worker (they run the tasks)."""
+        children = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == self.worker.pid:
+                children.append(int(stat.parent.name))
+        return children
+
+    def worker_kill(self) -> None:
+        """The worker's host dies: main process and pool, no goodbye to the broker."""
+        os.killpg(self.worker.pid, signal.SIGKILL)
+        self.worker.wait()
+
+    def worker_stop(self) -> None:
+        self.worker.terminate()
+        self.worker.wait(timeout=60)
+
+    def stop(self) -> None:
+        for process in (self.web, self.worker, self.beat):
+            if process and process.poll() is None:
+                try:
+                    os.killpg(process.pid, signal.SIGTERM)
+                    process.wait(timeout=20)
+                except (subprocess.TimeoutExpired, ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait()
