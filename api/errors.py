@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
@@ -31,6 +32,7 @@ from config.errors import (
 logger = logging.getLogger(__name__)
 
 MISSING_KEY_DETAILS = _("Missing API key: send the header 'Authorization: Bearer <API key>'")
+UNEXPECTED_DETAILS = _("An unexpected error occurred; it has been logged.")
 
 
 def error_body(error: ApplicationError) -> dict[str, Any]:
@@ -61,14 +63,21 @@ def validation_details(detail: Any, field: str = "") -> str:
 
 def application_error_for(exc: Exception) -> ApplicationError:
     """Translate DRF's and Django's exceptions into ours; anything unknown is a logged 500."""
+    error = known_application_error_for(exc)
+    if error is not None:
+        return error
+    logger.exception("Unhandled error in an API view", exc_info=exc)
+    return ProcessingError(UNEXPECTED_DETAILS)
+
+
+def known_application_error_for(exc: BaseException | None) -> ApplicationError | None:
+    """Ours for the exceptions we know how to report, None for the unexpected."""
     match exc:
         case ApplicationError():
             return exc
         case DatabaseOperationalError() | DatabaseInterfaceError():
             logger.warning("database unavailable", exc_info=exc)
-            return TemporaryUnavailable(
-                _("The database is unreachable; retry shortly."), headers={"Retry-After": "5"}
-            )
+            return TemporaryUnavailable(_("The database is unreachable; retry shortly."))
         case RequestDataTooBig():
             return FileTooLarge(_("The request body is too large."))
         case drf.NotAuthenticated():
@@ -92,12 +101,15 @@ def application_error_for(exc: Exception) -> ApplicationError:
             return RateLimitExceeded(exc.detail, headers={"Retry-After": str(max(wait, 1))})
         case drf.PermissionDenied() | PermissionDenied():
             return InvalidApiKey(_("This API key may not do that"))
+        case drf.APIException() if exc.status_code == 503:
+            return TemporaryUnavailable(exc.detail)
+        case drf.APIException() if exc.status_code == 429:
+            return RateLimitExceeded(exc.detail)
         case drf.APIException():
             error = InvalidRequest(exc.detail)
             error.http_status = exc.status_code
             return error
-    logger.exception("Unhandled error in an API view", exc_info=exc)
-    return ProcessingError(_("An unexpected error occurred; it has been logged."))
+    return None
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
@@ -108,24 +120,32 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     return Response(error_body(error), status=error.http_status, headers=headers)
 
 
+def envelope_response(error: ApplicationError) -> JsonResponse:
+    """The envelope outside DRF, with the error's headers (`Retry-After` on 429 and 503)."""
+    return JsonResponse(error_body(error), status=error.http_status, headers=error.headers)
+
+
 # Django's own 404 and 500 handlers, for what never reaches a DRF view (unknown /v1 paths,
-# exceptions raised in middleware). Outside /v1 the usual HTML pages stay.
+# exceptions raised in middleware or while a request waits for its result). Outside /v1 the
+# usual HTML pages stay.
 
 
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     if is_api_path(request.path):
-        return JsonResponse(error_body(NotFound()), status=404)
+        return envelope_response(NotFound())
     return defaults.page_not_found(request, exception)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
     if is_api_path(request.path):
-        error = ProcessingError(_("An unexpected error occurred; it has been logged."))
-        return JsonResponse(error_body(error), status=500)
+        # Django calls this while handling the exception (and has logged it): one we know, such
+        # as a database that went away, is reported as itself, the rest as a 500.
+        error = known_application_error_for(sys.exception()) or ProcessingError(UNEXPECTED_DETAILS)
+        return envelope_response(error)
     return defaults.server_error(request)
 
 
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     if is_api_path(request.path):
-        return JsonResponse(error_body(InvalidRequest(_("Bad request"))), status=400)
+        return envelope_response(InvalidRequest(_("Bad request")))
     return defaults.bad_request(request, exception)

@@ -13,6 +13,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from config.celery import app as celery_app
+from config.errors import TemporaryUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +50,9 @@ def _run(check: Callable[[], None]) -> dict[str, object]:
 def healthz(request: HttpRequest) -> JsonResponse:
     checks = {name: _run(check) for name, check in CHECKS.items()}
     healthy = all(result["ok"] for result in checks.values())
-    return JsonResponse(
-        {"status": "ok" if healthy else "unavailable", "checks": checks},
-        status=200 if healthy else 503,
-    )
+    body = {"status": "ok" if healthy else "unavailable", "checks": checks}
+    if healthy:
+        return JsonResponse(body)
+    # Like every 503 of ours: load balancers and probes may use it to space their retries.
+    retry_after = str(TemporaryUnavailable.retry_after_seconds)
+    return JsonResponse(body, status=503, headers={"Retry-After": retry_after})

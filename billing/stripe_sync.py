@@ -7,7 +7,9 @@ account still ends in Stripe's current state; the event itself is only a hint of
 
 from __future__ import annotations
 
+import json
 import logging
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -86,25 +88,17 @@ def portal_session_start(*, account: Account, return_url: str) -> str:
 def stripe_event_process(*, payload: bytes, signature: str) -> None:
     """Verify and act on one webhook delivery, at most once per event id.
 
-    Raises WebhookRejected for anything not signed by Stripe within the tolerance, and
-    TemporaryUnavailable when Stripe cannot be re-read (the view answers 5xx, Stripe retries).
+    Raises WebhookRejected for anything not signed by Stripe within the tolerance or not shaped
+    like an event (nothing is recorded then), and TemporaryUnavailable when Stripe cannot be
+    re-read (the view answers 5xx, Stripe retries).
     """
-    try:
-        event = stripe.Webhook.construct_event(
-            payload,
-            signature,
-            settings.STRIPE_WEBHOOK_SECRET,
-            tolerance=settings.STRIPE_WEBHOOK_TOLERANCE_SECONDS,
-        ).to_dict()
-    except (stripe.SignatureVerificationError, ValueError) as error:
-        raise WebhookRejected(str(error)) from error
-    event_id, event_type = event["id"], event["type"]
-    if event_type not in HANDLED_EVENT_TYPES:
+    event = _event_verified(payload=payload, signature=signature)
+    if event.type not in HANDLED_EVENT_TYPES:
         return
-    if StripeEvent.objects.filter(event_id=event_id).exists():
+    if StripeEvent.objects.filter(event_id=event.id).exists():
         # Cheap early exit for replays; the unique row below is what actually guarantees once.
         return
-    hints = _event_hints(event["data"]["object"], event_type)
+    hints = _event_hints(event.object, event.type)
     # Read Stripe before opening the transaction: no row lock is ever held across an HTTP call.
     remote = (
         stripe_gateway.subscription_retrieve(subscription_id=hints.subscription_id)
@@ -114,19 +108,64 @@ def stripe_event_process(*, payload: bytes, signature: str) -> None:
     with transaction.atomic():
         try:
             with transaction.atomic():
-                StripeEvent.objects.create(event_id=event_id, type=event_type)
+                StripeEvent.objects.create(event_id=event.id, type=event.type)
         except IntegrityError:
             return  # A concurrent delivery of the same event got here first.
         if remote is None:
-            logger.info("Stripe event %s (%s) names no subscription", event_id, event_type)
+            logger.info("Stripe event %s (%s) names no subscription", event.id, event.type)
             return
         account = _account_find(remote=remote, hints=hints)
         if account is None:
             logger.warning(
-                "Stripe event %s: no account for subscription %s", event_id, remote["id"]
+                "Stripe event %s: no account for subscription %s", event.id, remote["id"]
             )
             return
         _subscription_apply(account=account, remote=remote)
+
+
+@dataclass(frozen=True)
+class _Event:
+    id: str
+    type: str
+    object: dict
+
+
+def _event_verified(*, payload: bytes, signature: str) -> _Event:
+    """The event a genuine, fresh delivery carries; WebhookRejected for anything else."""
+    tolerance = settings.STRIPE_WEBHOOK_TOLERANCE_SECONDS
+    try:
+        # Checks the signature, and refuses timestamps older than the tolerance.
+        stripe.WebhookSignature.verify_header(
+            payload, signature, settings.STRIPE_WEBHOOK_SECRET, tolerance
+        )
+    except (stripe.SignatureVerificationError, ValueError) as error:
+        raise WebhookRejected(str(error)) from error
+    _signature_not_from_the_future(signature=signature, tolerance=tolerance, now=time.time())
+    try:
+        event = json.loads(payload)
+    except (ValueError, RecursionError) as error:
+        raise WebhookRejected("the payload is not JSON") from error
+    # Signed is not well-formed: a hand-made or replayed test payload may lack any of these.
+    data = event.get("data") if isinstance(event, dict) else None
+    obj = data.get("object") if isinstance(data, dict) else None
+    if not (
+        isinstance(obj, dict)
+        and isinstance(event_id := event.get("id"), str)
+        and event_id
+        and isinstance(event_type := event.get("type"), str)
+    ):
+        raise WebhookRejected("the payload is not an event with an id, a type and data.object")
+    return _Event(id=event_id, type=event_type, object=obj)
+
+
+def _signature_not_from_the_future(*, signature: str, tolerance: int, now: float) -> None:
+    """The SDK refuses only timestamps older than the tolerance; a signature made for a moment
+    ahead of now (a replay prepared in advance, a signer's clock far off) is refused here."""
+    # The timestamp the SDK verified: the first `t=` of the header, parsed as the SDK parses it.
+    items = [item.split("=", 2) for item in signature.split(",")]
+    timestamp = int(next(item[1] for item in items if item[0] == "t"))
+    if tolerance and timestamp > now + tolerance:
+        raise WebhookRejected(f"Timestamp outside the tolerance zone ({timestamp})")
 
 
 @dataclass(frozen=True)
@@ -137,36 +176,45 @@ class _Hints:
 
 
 def _event_hints(obj: dict, event_type: str) -> _Hints:
-    """Which subscription, customer and account an event's object points at."""
+    """Which subscription, customer and account an event's object points at ("" when it does not
+    say, or says it in a shape Stripe never sends)."""
+    metadata = _dict(obj.get("metadata"))
     if event_type == "checkout.session.completed":
         if obj.get("mode") != "subscription":
             return _Hints("", "", "")
         return _Hints(
             subscription_id=_id(obj.get("subscription")),
             customer_id=_id(obj.get("customer")),
-            account_id=obj.get("client_reference_id")
-            or (obj.get("metadata") or {}).get("account_id", ""),
+            account_id=_str(obj.get("client_reference_id")) or _str(metadata.get("account_id")),
         )
     if event_type.startswith("customer.subscription."):
         return _Hints(
-            subscription_id=obj["id"],
+            subscription_id=_id(obj),
             customer_id=_id(obj.get("customer")),
-            account_id=(obj.get("metadata") or {}).get("account_id", ""),
+            account_id=_str(metadata.get("account_id")),
         )
     # Invoices: since the 2025 "basil" API versions the subscription sits under `parent`.
-    details = (obj.get("parent") or {}).get("subscription_details") or {}
+    details = _dict(_dict(obj.get("parent")).get("subscription_details"))
     return _Hints(
         subscription_id=_id(details.get("subscription")),
         customer_id=_id(obj.get("customer")),
-        account_id=(details.get("metadata") or {}).get("account_id", ""),
+        account_id=_str(_dict(details.get("metadata")).get("account_id")),
     )
 
 
-def _id(value: str | dict | None) -> str:
+def _id(value: object) -> str:
     """An expandable field's id, whether Stripe sent the id or the expanded object."""
     if isinstance(value, dict):
-        return value.get("id", "")
-    return value or ""
+        return _str(value.get("id"))
+    return _str(value)
+
+
+def _str(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _dict(value: object) -> dict:
+    return value if isinstance(value, dict) else {}
 
 
 def _account_find(*, remote: dict, hints: _Hints) -> Account | None:

@@ -107,7 +107,7 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
     except WebhookRejected as error:
         logger.warning("Rejected Stripe webhook: %s", error)
         return HttpResponse(status=400)
-    except TemporaryUnavailable:
+    except TemporaryUnavailable as error:
         # Nothing was recorded, so Stripe's retry will process the event in full.
-        return HttpResponse(status=503)
+        return HttpResponse(status=503, headers=error.headers)
     return HttpResponse(status=200)

@@ -13,6 +13,9 @@ class ApplicationError(Exception):
     code: ClassVar[str] = "PROCESSING_ERROR"
     http_status: ClassVar[int] = 500
     default_message: ClassVar[Promise | str] = _("Image processing failed")
+    # Errors that retrying cures (429, 503) always tell the client when: the reference's envelope
+    # promises `Retry-After` on them, so a raise that names no better figure gets this one.
+    retry_after_seconds: ClassVar[int | None] = None
 
     def __init__(
         self,
@@ -23,7 +26,9 @@ class ApplicationError(Exception):
     ) -> None:
         self.message = message if message is not None else self.default_message
         self.details = details
-        self.headers = headers or {}
+        self.headers = dict(headers or {})
+        if self.retry_after_seconds is not None:
+            self.headers.setdefault("Retry-After", str(self.retry_after_seconds))
         super().__init__(str(details or self.message))
 
 
@@ -88,6 +93,7 @@ class RateLimitExceeded(ApplicationError):
     code = "RATE_LIMIT_EXCEEDED"
     http_status = 429
     default_message = _("Request rate exceeded")
+    retry_after_seconds = 1
 
 
 class ProcessingError(ApplicationError):
@@ -98,3 +104,4 @@ class TemporaryUnavailable(ApplicationError):
     code = "TEMPORARY_UNAVAILABLE"
     http_status = 503
     default_message = _("Service temporarily unavailable")
+    retry_after_seconds = 5

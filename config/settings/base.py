@@ -60,6 +60,7 @@ MIDDLEWARE = [
     "api.middleware.RequestIdMiddleware",
     "config.middleware.OnTheLoopSecurityMiddleware",
     "config.middleware.StaticFilesMiddleware",
+    "config.middleware.ContentSecurityPolicyMiddleware",
     "config.middleware.DashboardOnlySessionMiddleware",
     "config.middleware.OnTheLoopLocaleMiddleware",
     "config.middleware.OnTheLoopCommonMiddleware",
@@ -186,6 +187,28 @@ MFA_TOTP_ISSUER = "Nano Banana"
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+# The pages' Content-Security-Policy (config.middleware; not on /v1): our own static scripts only,
+# no inline script or style. A template that needs an inline <script> gives it
+# nonce="{{ request.csp_nonce }}", which adds that nonce to script-src (Swagger UI's setup only).
+CONTENT_SECURITY_POLICY = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'"],
+    "img-src": ["'self'", "data:"],
+    "object-src": ["'none'"],
+    "base-uri": ["'none'"],
+    "frame-ancestors": ["'none'"],  # as X_FRAME_OPTIONS
+    # Checkout and the billing portal answer our form posts with a redirect to Stripe.
+    "form-action": ["'self'", "https://checkout.stripe.com", "https://billing.stripe.com"],
+}
+# What pages under a path prefix add: third-party UIs that set inline styles (the admin, Swagger
+# UI) or inject them and search in a blob: worker (Redoc).
+CONTENT_SECURITY_POLICY_EXTRA = {
+    "/admin/": {"style-src": ["'unsafe-inline'"]},
+    "/docs/swagger": {"style-src": ["'unsafe-inline'"]},
+    "/docs/redoc": {"style-src": ["'unsafe-inline'"], "worker-src": ["'self'", "blob:"]},
+}
+
 
 # --- Email ------------------------------------------------------------------------------------
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Nano Banana <noreply@nanobanana.local>")

@@ -1,7 +1,7 @@
 """Production: base plus what is only safe behind HTTPS; secrets must come from env."""
 
 from .base import *  # noqa: F403
-from .base import env
+from .base import CONTENT_SECURITY_POLICY, env
 
 SECRET_KEY = env.str("DJANGO_SECRET_KEY")
 DEBUG = False
@@ -15,3 +15,5 @@ SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# Pages ask the browser to fetch any http: subresource over https.
+CONTENT_SECURITY_POLICY = {**CONTENT_SECURITY_POLICY, "upgrade-insecure-requests": []}
