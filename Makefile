@@ -6,7 +6,7 @@ PORT ?= 8000
 WORKER_CONCURRENCY ?= 2
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install setup run worker test lint messages bench clean
+.PHONY: install setup run worker test lint messages bench reliability clean
 
 $(INSTALLED): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ bench: install
 	$(BIN)/python bench/credits.py
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/api.py
+
+# Mixed load with faults injected on a schedule, on a stack of its own (docs/reliability.md).
+reliability: install
+	$(BIN)/python bench/reliability.py
 
 clean:
 	rm -rf var .pytest_cache .ruff_cache

@@ -13,6 +13,7 @@ from accounts.models import Account, User
 from accounts.selectors import account_owner
 from accounts.services import api_key_issue, user_create, user_personal_account_ensure
 from billing import ratelimit
+from tests.processes import process_env  # noqa: F401 (the fixtures' home re-exports it)
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
@@ -25,17 +26,6 @@ def require_service(env_var: str, why: str) -> str:
             pytest.fail(f"{env_var} must be set in CI: {why}")
         pytest.skip(f"{env_var} not set: {why}")
     return url
-
-
-def process_env(**extra: str) -> dict[str, str]:
-    """The environment for a subprocess of the app: this one without the suite's settings and
-    service URLs (the child gets only what `extra` names), on the base settings."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DJANGO_", "DATABASE_", "REDIS_", "CELERY_"))
-    }
-    return {**env, "DJANGO_SETTINGS_MODULE": "config.settings.base", **extra}
 
 
 @pytest.fixture(autouse=True)

@@ -28,8 +28,8 @@ from imaging.services import (
     task_fail,
     task_files_purge,
     task_submit,
-    tasks_sweep,
     tasks_submit,
+    tasks_sweep,
 )
 from imaging.storage import image_save
 

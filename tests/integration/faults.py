@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.processes import process_env
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 FINISHED = {"completed", "failed", "cancelled"}
@@ -27,13 +29,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> float:
-    """Seconds until `predicate` held; TimeoutError naming `what` after `timeout`."""
+def wait_until(
+    predicate: Callable[[], bool], timeout: float, what: str, *, every: float = 0.1
+) -> float:
+    """Seconds until `predicate` held, asked `every` seconds; TimeoutError naming `what` after
+    `timeout`."""
     started = time.monotonic()
     while time.monotonic() - started < timeout:
         if predicate():
             return time.monotonic() - started
-        time.sleep(0.1)
+        time.sleep(every)
     raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
@@ -161,8 +166,6 @@ class FaultStack:
 
     @property
     def env(self) -> dict[str, str]:
-        from tests.conftest import process_env
-
         return process_env(
             NANOBANANA_VAR_DIR=str(self.var_dir),
             DATABASE_URL=self.postgres.url(),
@@ -181,18 +184,21 @@ class FaultStack:
     def start(self) -> None:
         self.manage("migrate", "--noinput")
         self.worker_start()
-        self.beat = self._spawn("celery", "-A", "config", "beat", "--loglevel", "WARNING",
+        self.beat = self._spawn("beat", "celery", "-A", "config", "beat", "--loglevel", "WARNING",
                                 "--schedule", str(self.var_dir / "beat-schedule"))  # fmt: skip
-        self.web = self._spawn("uvicorn", "config.asgi:application", "--host", "127.0.0.1",
+        self.web = self._spawn("web", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
                                "--port", str(self.port), "--lifespan", "off",
                                "--log-level", "warning")  # fmt: skip
         wait_until(self.answers, 30, "uvicorn")
 
-    def _spawn(self, program: str, *args: str) -> subprocess.Popen:
-        # A process group of its own: killing it takes the pool children along.
-        return subprocess.Popen(
-            [str(BIN / program), *args], cwd=ROOT, env=self.env, start_new_session=True
-        )
+    def _spawn(self, name: str, program: str, *args: str) -> subprocess.Popen:
+        # A process group of its own: killing it takes the pool children along. What it prints
+        # goes to var/<name>.out, read when a test fails.
+        with (self.var_dir / f"{name}.out").open("ab") as log:
+            return subprocess.Popen(
+                [str(BIN / program), *args], cwd=ROOT, env=self.env, start_new_session=True,
+                stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
 
     def answers(self) -> bool:
         import urllib.error
@@ -209,7 +215,7 @@ class FaultStack:
     def worker_start(self) -> None:
         log = self.worker_log
         offset = log.stat().st_size if log.exists() else 0
-        self.worker = self._spawn("celery", "-A", "config", "worker", "--queues",
+        self.worker = self._spawn("worker", "celery", "-A", "config", "worker", "--queues",
                                   "cpu,gpu,celery", "--concurrency", "1", "--loglevel", "INFO",
                                   "--logfile", str(log))  # fmt: skip
         wait_until(lambda: log.exists() and "ready." in log.read_text()[offset:], 90, "the worker")

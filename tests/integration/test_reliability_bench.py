@@ -1,0 +1,34 @@
+"""`make reliability` in its quick mode: the benchmark runs end to end and its promises hold."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import IN_CI
+from tests.integration.faults import ROOT, missing_parts
+
+pytestmark = pytest.mark.integration
+
+
+def test_the_reliability_benchmark_runs_and_keeps_its_promises() -> None:
+    if why := missing_parts():
+        if IN_CI:
+            pytest.fail(f"the reliability benchmark must run in CI: {why}")
+        pytest.skip(why)
+    run = subprocess.run(
+        [sys.executable, "bench/reliability.py", "--quick"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    table = run.stdout[run.stdout.index("| load (locust") :]
+    assert "reconcile_credits: 0 account(s) with drift" in table
+    assert "| unexpected 5xx                  | 0 | 0 |" in table
+    faults = [line for line in table.splitlines() if line.startswith("  with faults: ")]
+    assert len(faults) >= 3  # at least three kinds of fault were injected and recovered from
