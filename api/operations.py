@@ -32,6 +32,7 @@ from billing.selectors import (
     charge_balance_left,
 )
 from config.errors import ProcessingError
+from imaging import inputs
 from imaging.models import Task
 from imaging.notifications import connections_release, task_wait_finished
 from imaging.selectors import task_get, task_image_url, task_mask_url
@@ -48,7 +49,7 @@ class ImageSourceField(serializers.CharField):
 
     def to_internal_value(self, data: Any) -> str:
         value = super().to_internal_value(data).strip()
-        if not value.startswith(("http://", "https://", "data:image/")):
+        if not inputs.image_source_supported(value):
             raise serializers.ValidationError(_("must be an http(s) URL or a data:image URL"))
         return value
 
@@ -78,7 +79,7 @@ class OperationApi(ApiView):
     def task_inputs(self, *, account: Any, params: dict) -> list[TaskInput]:
         sources = [params.pop(name) for name in self.image_fields]
         params.setdefault("seed", random.randint(0, SEED_MAX))  # noqa: S311 (not a secret)
-        images = tuple(images_load(account=account, sources=sources))
+        images = tuple(images_load(account=account, sources=sources, operation=self.operation))
         return [TaskInput(params=params, images=images)]
 
     def accepted(self, tasks: list[Task]) -> Response:
@@ -130,16 +131,17 @@ def credit_headers_added(
     return response
 
 
-def images_load(*, account: Any, sources: list[Any]) -> list:
+def images_load(*, account: Any, sources: list[Any], operation: Operation) -> list:
+    """The request's images under the account's limits, fetched together under one deadline and
+    in a shape the operation takes (400 before anything is charged)."""
     if not sources:
         return []
-    from imaging.inputs import image_load
-
-    max_bytes = account_upload_limit_bytes(account=account)
-    return [
-        image_load(source=source, max_bytes=max_bytes, max_pixels=pixel_limit(account=account))
-        for source in sources
-    ]
+    return inputs.images_load(
+        sources=sources,
+        operation=operation,
+        max_bytes=account_upload_limit_bytes(account=account),
+        max_pixels=pixel_limit(account=account),
+    )
 
 
 def pixel_limit(*, account: Any) -> int:
@@ -249,7 +251,7 @@ class BatchEditApi(OperationApi):
             )
         # One seed for the whole batch; every item also gets the first image as its reference.
         params.setdefault("seed", random.randint(0, SEED_MAX))  # noqa: S311
-        images = images_load(account=account, sources=sources)
+        images = images_load(account=account, sources=sources, operation=self.operation)
         first, *rest = images
         # Later items carry the first image as their reference (see imaging.runner).
         return [TaskInput(params=params, images=(first,))] + [

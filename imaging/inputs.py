@@ -2,7 +2,14 @@
 decoder that accepts only still JPEG, PNG and WebP images within the plan's pixel cap.
 
 Every source ends in `image_decode`, so a file is judged by what Pillow finds in it, never by its
-name, Content-Type or data-URL media type.
+name, Content-Type or data-URL media type. `images_load` takes all the images of one request: their
+URLs are fetched concurrently under one deadline (`IMAGE_FETCH_TIMEOUT_SECONDS` is per request, so
+six slow URLs cost one deadline, not six), and each image is held to the engine's shape rule for
+the operation (`imaging.engine.shapes`) before anything is charged.
+
+URL schemes are case-insensitive (RFC 3986 section 3.1): `url_scheme` is the one reading of a
+scheme for image sources, and `outgoing_url_parse` (image fetches, their redirects and webhooks)
+normalises it, so `HTTP://` means `http://` everywhere.
 
 Fetching (`image_fetch`):
 - http/https only, no credentials in the URL, at most `MAX_REDIRECTS` redirects followed by hand,
@@ -14,8 +21,9 @@ Fetching (`image_fetch`):
   the Host header, TLS SNI and certificate checks all keep the hostname. httpx takes no network
   backend argument, so `_PinnedTransport` swaps the pool of an `httpx.HTTPTransport` for one that
   has it (httpx's own request/response mapping and exception translation stay in use).
-- One deadline covers DNS, every connect, TLS handshake, read and write across all hops: each
-  socket operation is given at most the time left, so a slow-drip body cannot outlive it.
+- One deadline covers DNS, every connect, TLS handshake, read and write across all hops and all
+  the URLs of one request: each socket operation is given at most the time left, so a slow-drip
+  body cannot outlive it.
 - The body is streamed with a byte cap (`FileTooLarge` as soon as it is passed, or up front from
   Content-Length); bodies are asked for and accepted only without content coding, so no gzip bomb.
 
@@ -29,6 +37,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextvars
 import functools
 import io
 import ipaddress
@@ -39,16 +48,21 @@ import ssl
 import threading
 import time
 import warnings
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import Any
 
 import httpcore
 import httpx
+import numpy as np
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
+from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from config.errors import ApplicationError, FileTooLarge, InvalidRequest, UnsupportedFormat
+from imaging.engine import shapes
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -58,6 +72,10 @@ MAX_URL_LENGTH = 4096
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 READ_CHUNK_BYTES = 64 * 1024
 USER_AGENT = "NanoBanana-ImageFetcher/1.0"
+OUTGOING_SCHEMES = ("http", "https")
+# One request's URLs are fetched at most this many at a time (a batch holds up to 20): enough that
+# a batch costs about one deadline, few enough that one request cannot open dozens of connections.
+MAX_CONCURRENT_FETCHES = 8
 
 # The well-known NAT64 prefix carries an IPv4 address in its last 32 bits; the local-use one
 # (RFC 8215) and the deprecated IPv4-compatible form are never a public destination.
@@ -68,22 +86,111 @@ _IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
 # (400), anything else is another format (415).
 _ALLOWED_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")
 _DATA_URL = re.compile(r"data:(?P<media>[^,;]*)(?P<params>(?:;[^,;]*)*),", re.IGNORECASE)
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
+
+ImageSource = str | UploadedFile
 
 
-# --- one entry point for the API ----------------------------------------------------------------
+# --- entry points for the API ------------------------------------------------------------------
 
 
-def image_load(*, source: str | UploadedFile, max_bytes: int, max_pixels: int) -> Image.Image:
-    """An http(s) URL, a `data:image/...;base64,` URL or an upload, read and decoded safely."""
-    if isinstance(source, UploadedFile):
-        data = image_from_upload(upload=source, max_bytes=max_bytes)
-    elif isinstance(source, str) and source[:64].lstrip()[:5].lower() == "data:":
-        data = image_from_data_url(data_url=source.strip(), max_bytes=max_bytes)
-    elif isinstance(source, str):
-        data = image_fetch(url=source.strip(), max_bytes=max_bytes)
+def images_load(
+    *, sources: Sequence[ImageSource], operation: str, max_bytes: int, max_pixels: int
+) -> list[Image.Image]:
+    """All the images of one request, in order, each read and decoded safely and in a shape
+    `operation` takes. Their URLs are fetched concurrently and share one deadline; as soon as a
+    source fails, its failure is the answer (the earliest in source order of those failed by
+    then) and the other fetches are cut short."""
+    deadline = fetch_deadline()
+    language = translation.get_language()
+
+    def read(source: ImageSource) -> bytes:
+        # The active language is per thread: errors made in the pool speak the client's too.
+        with translation.override(language):
+            return image_bytes(source=source, max_bytes=max_bytes, deadline=deadline)
+
+    if len(sources) <= 1:
+        payloads = [read(source) for source in sources]
     else:
-        raise InvalidRequest(_("The image must be a URL, a data URL or an uploaded file."))
+        payloads = _read_concurrently(read, sources, deadline=deadline)
+    # Decoded one by one on the request's thread: image_decode's warning filter is process-wide.
+    images = [image_decode(data=data, max_pixels=max_pixels) for data in payloads]
+    for image in images:
+        image_shape_check(operation=operation, image=image)
+    return images
+
+
+def image_load(
+    *, source: ImageSource, max_bytes: int, max_pixels: int, deadline: _Deadline | None = None
+) -> Image.Image:
+    """An http(s) URL, a `data:image/...;base64,` URL or an upload, read and decoded safely."""
+    data = image_bytes(source=source, max_bytes=max_bytes, deadline=deadline)
     return image_decode(data=data, max_pixels=max_pixels)
+
+
+def image_bytes(*, source: ImageSource, max_bytes: int, deadline: _Deadline | None = None) -> bytes:
+    """The undecoded bytes of an image source, at most `max_bytes` (a URL within `deadline`)."""
+    if isinstance(source, UploadedFile):
+        return image_from_upload(upload=source, max_bytes=max_bytes)
+    if isinstance(source, str) and url_scheme(source[:64]) == "data":
+        return image_from_data_url(data_url=source.strip(), max_bytes=max_bytes)
+    if isinstance(source, str):
+        return image_fetch(url=source.strip(), max_bytes=max_bytes, deadline=deadline)
+    raise InvalidRequest(_("The image must be a URL, a data URL or an uploaded file."))
+
+
+def image_shape_check(*, operation: str, image: Image.Image) -> None:
+    """InvalidRequest when `operation` cannot take an image of this shape: refused at submit,
+    before any charge, rather than charged, failed by the engine and refunded."""
+    width, height = image.size
+    if not shapes.input_shape_accepted(operation=operation, width=width, height=height):
+        raise InvalidRequest(
+            _(
+                "The image is %(width)dx%(height)d pixels; for this operation its long side may "
+                "be at most %(ratio)d times its short side."
+            )
+            % {"width": width, "height": height, "ratio": shapes.MAX_ASPECT_RATIO}
+        )
+
+
+def url_scheme(raw: str) -> str:
+    """A URL's scheme in lower case, "" when it has none. Schemes are case-insensitive (RFC 3986
+    section 3.1), so this is the one reading of them for image sources and outgoing URLs."""
+    match = _SCHEME.match(raw.lstrip())
+    return match[1].lower() if match else ""
+
+
+def image_source_supported(raw: str) -> bool:
+    """Whether a string names a kind of image source this API takes, whatever the case of its
+    scheme: an http(s) URL (`scheme://...`) or a data URL of an image (`data:image/...`). The
+    source itself is judged when it is loaded."""
+    scheme = url_scheme(raw)
+    rest = raw.lstrip()[len(scheme) + 1 :]
+    if scheme == "data":
+        return rest.lower().startswith("image/")
+    return scheme in OUTGOING_SCHEMES and rest.startswith("//")
+
+
+def _read_concurrently(
+    read: Callable[[ImageSource], bytes], sources: Sequence[ImageSource], *, deadline: _Deadline
+) -> list[bytes]:
+    pool = ThreadPoolExecutor(
+        max_workers=min(MAX_CONCURRENT_FETCHES, len(sources)), thread_name_prefix="image-fetch"
+    )
+    try:
+        # Each fetch runs in a copy of the request's context, so its log lines carry the
+        # request id.
+        futures = [pool.submit(contextvars.copy_context().run, read, source) for source in sources]
+        wait(futures, return_when=FIRST_EXCEPTION)
+        for future in futures:
+            if future.done() and future.exception() is not None:
+                # The request is answered now: fetches still running stop at their next socket
+                # operation (a read already waiting ends by the deadline at the latest).
+                deadline.expire()
+                raise future.exception()
+        return [future.result() for future in futures]
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 # --- uploads and data URLs ----------------------------------------------------------------------
@@ -154,8 +261,10 @@ def image_decode(*, data: bytes, max_pixels: int) -> Image.Image:
             if getattr(image, "is_animated", False) or getattr(image, "n_frames", 1) > 1:
                 raise UnsupportedFormat(_("Animated images are not supported."))
             image.load()
-            upright = ImageOps.exif_transpose(image) or image
+            upright = _upright(image)
             wanted = "RGBA" if upright.has_transparency_data else "RGB"
+            if upright.mode.startswith("I"):
+                upright = _eight_bit(upright)
             return upright if upright.mode == wanted else upright.convert(wanted)
     except ApplicationError:
         raise
@@ -171,12 +280,41 @@ def image_decode(*, data: bytes, max_pixels: int) -> Image.Image:
         raise InvalidRequest(_("The image is corrupt or truncated.")) from None
 
 
+def _upright(image: Image.Image) -> Image.Image:
+    """The image as its EXIF orientation says; an unreadable EXIF block leaves it as stored
+    (its pixels are fine, and a JPEG with the same garbage decodes too)."""
+    try:
+        return ImageOps.exif_transpose(image) or image
+    except Exception:
+        return image
+
+
+def _eight_bit(image: Image.Image) -> Image.Image:
+    """16- and 32-bit greyscale (PNG's I;16, I) scaled to 8 bits: Pillow's convert() clips every
+    value above 255 to white instead. A single transparent grey level becomes an alpha channel."""
+    values = np.asarray(image, dtype=np.uint32)
+    bits = 16 if image.mode.startswith("I;16") or values.max(initial=0) <= 0xFFFF else 32
+    grey = Image.fromarray((values >> (bits - 8)).astype(np.uint8), mode="L")
+    key = image.info.get("transparency")
+    if isinstance(key, int):
+        alpha = Image.fromarray(np.where(values == key, 0, 255).astype(np.uint8), mode="L")
+        return Image.merge("LA", (grey, alpha))
+    return grey
+
+
 # --- fetching -----------------------------------------------------------------------------------
 
 
-def image_fetch(*, url: str, max_bytes: int) -> bytes:
-    """The body of an http(s) URL on a public address, at most `max_bytes`, within the deadline."""
-    deadline = _Deadline(float(settings.IMAGE_FETCH_TIMEOUT_SECONDS))
+def fetch_deadline() -> _Deadline:
+    """The one deadline of a request's image fetches, all of them together."""
+    return _Deadline(float(settings.IMAGE_FETCH_TIMEOUT_SECONDS))
+
+
+def image_fetch(*, url: str, max_bytes: int, deadline: _Deadline | None = None) -> bytes:
+    """The body of an http(s) URL on a public address, at most `max_bytes`, within `deadline`
+    (a fresh `fetch_deadline()` when none is shared)."""
+    if deadline is None:
+        deadline = fetch_deadline()
     current = outgoing_url_parse(url)
     for _hop in range(MAX_REDIRECTS + 1):
         addresses = outgoing_url_addresses(current, deadline=deadline)
@@ -208,7 +346,8 @@ def outgoing_url_parse(
         url = base.join(raw) if base is not None else httpx.URL(raw)
     except (httpx.InvalidURL, ValueError, TypeError):
         raise UrlRefused(_("This is not a valid URL.")) from None
-    if url.scheme not in ("http", "https"):
+    # httpx lower-cases the scheme (and the host): `HTTP://` passes as `http://`.
+    if url.scheme not in OUTGOING_SCHEMES:
         raise UrlRefused(_("The URL must use http or https."))
     if url.userinfo:
         raise UrlRefused(_("The URL must not contain credentials."))
@@ -360,6 +499,10 @@ def _request(
 class _Deadline:
     def __init__(self, seconds: float) -> None:
         self._end = time.monotonic() + seconds
+
+    def expire(self) -> None:
+        """Cut it short: every later socket operation under it times out at once."""
+        self._end = time.monotonic()
 
     def left(self) -> float:
         left = self._end - time.monotonic()

@@ -307,6 +307,12 @@ SPECTACULAR_SETTINGS = {
 # JSON bodies may carry a base64 image of the largest plan's limit (20 MB -> ~27 MB of text);
 # the plan's own limit is enforced on the image itself (413 FILE_TOO_LARGE).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=30 * 1024 * 1024)
+# What the ASGI entry point (config.request_limits) lets through to Django: a request line and
+# headers of at most this many bytes (else 431), and a body that has fully arrived within this
+# many seconds of its headers (else 408), so a client sending its body slowly or never cannot hold
+# a request open. A load balancer in front should cap both too (docs/reliability-inputs.md).
+REQUEST_MAX_HEADER_BYTES = env.int("REQUEST_MAX_HEADER_BYTES", default=32 * 1024)
+REQUEST_BODY_TIMEOUT_SECONDS = env.float("REQUEST_BODY_TIMEOUT_SECONDS", default=60.0)
 # How long a POST waits for its result before answering 202 with the task (the reference's
 # examples answer with the finished image).
 API_SYNC_WAIT_SECONDS = env.float("API_SYNC_WAIT_SECONDS", default=30.0)
@@ -314,9 +320,9 @@ API_SYNC_WAIT_SECONDS = env.float("API_SYNC_WAIT_SECONDS", default=30.0)
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
 # `last_used_at` is written at most this often per key, so authentication stays read-only.
 API_KEY_LAST_USED_RESOLUTION_SECONDS = 60
-# Fetching `image_url`s (imaging.inputs): a connect timeout and one deadline over DNS, redirects and
-# the body. Hosts listed here (exact names) may resolve to private addresses: development and
-# tests only, never production.
+# Fetching `image_url`s (imaging.inputs): a connect timeout, and one deadline per request over
+# DNS, redirects and the bodies of all its URLs (fetched concurrently). Hosts listed here (exact
+# names) may resolve to private addresses: development and tests only, never production.
 IMAGE_FETCH_CONNECT_TIMEOUT_SECONDS = env.float("IMAGE_FETCH_CONNECT_TIMEOUT_SECONDS", default=2.0)
 IMAGE_FETCH_TIMEOUT_SECONDS = env.float("IMAGE_FETCH_TIMEOUT_SECONDS", default=15.0)
 NANOBANANA_FETCH_ALLOW_HOSTS = env.list("NANOBANANA_FETCH_ALLOW_HOSTS", default=[])

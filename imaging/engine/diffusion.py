@@ -60,7 +60,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from imaging.engine import text
+from imaging.engine import shapes, text
 from imaging.engine.demo_models import demo_models_build, is_demo_model
 from imaging.engine.diffusion_compose import (
     center_crop,
@@ -551,21 +551,18 @@ def _edit(
     return edited
 
 
-# FLUX.2 klein's image processor refuses input images under 64 px a side or beyond 8:1 (with a
-# bare ValueError); small ones are scaled up for the model and the result scaled back.
-_INSTRUCT_MIN_SIDE = 64
-_INSTRUCT_MAX_ASPECT = 8
-
-
 def _instruct_input(image: Image.Image) -> Image.Image:
-    short, long = sorted(image.size)
-    if long > _INSTRUCT_MAX_ASPECT * short:
+    """An input image as FLUX.2 klein's image processor takes it (see imaging.engine.shapes):
+    small ones are scaled up for the model and the result scaled back."""
+    if not shapes.aspect_ratio_accepted(width=image.width, height=image.height):
+        # The submit path refuses these first; this guards callers of the engine alone.
         raise OperationFailed(
-            f"Images more than {_INSTRUCT_MAX_ASPECT} times as long as wide cannot be edited."
+            f"Images more than {shapes.MAX_ASPECT_RATIO} times as long as wide cannot be edited."
         )
-    if short >= _INSTRUCT_MIN_SIDE:
+    short = min(image.size)
+    if short >= shapes.MIN_SIDE:
         return image
-    scale = _INSTRUCT_MIN_SIDE / short
+    scale = shapes.MIN_SIDE / short
     size = (math.ceil(image.width * scale), math.ceil(image.height * scale))
     return image.resize(size, Image.Resampling.LANCZOS)
 

@@ -147,11 +147,6 @@ def test_palette_transparency_and_la_keep_their_alpha() -> None:
         assert isinstance(image, Image.Image) and image.mode == "RGBA", name
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="imaging.inputs.image_decode converts I;16 with Image.convert('RGB'), which clips "
-    "each 16-bit value at 255 instead of scaling it: a 16-bit greyscale PNG comes out white",
-)
 def test_a_16_bit_greyscale_png_keeps_its_tones() -> None:
     image = decoded_or_refused(STILL_SEEDS["png-16bit"])
     assert isinstance(image, Image.Image)
@@ -159,12 +154,6 @@ def test_a_16_bit_greyscale_png_keeps_its_tones() -> None:
     assert 110 < middle < 145, middle
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="imaging.inputs.image_decode lets ImageOps.exif_transpose's SyntaxError on an "
-    "unreadable eXIf chunk refuse the whole image as corrupt, though its pixels are fine "
-    "(a JPEG with the same garbage APP1 is accepted)",
-)
 @pytest.mark.parametrize("fmt", ["PNG", "WEBP"])
 def test_an_image_with_unreadable_exif_still_decodes(fmt: str) -> None:
     data = encode(photo(), fmt, exif=b"Exif\x00\x00not a TIFF header at all")
