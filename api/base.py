@@ -1,4 +1,4 @@
-"""The base of every /v1 view: authentication, idempotency keys, the account's rate limits."""
+"""The base of every /v1 view: authentication, then the body parsed, idempotency, rate limits."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ from api.idempotency import (
 )
 from billing.ratelimit import request_admit
 
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
 
 class IdempotentReplay(Exception):
     """Raised from `initial` to answer a retried POST with the answer stored for its key."""
@@ -34,6 +36,10 @@ class ApiView(APIView):
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # authentication and permissions first
         request.idempotency_claim_id = None
+        if request.method in BODY_METHODS:
+            # Parsed now, so a body refused by the parser (api.parsers) costs no request and
+            # claims no Idempotency-Key: nothing was validated, nothing was done.
+            request.data  # noqa: B018 (the parse is the point)
         key = request.headers.get(IDEMPOTENCY_HEADER)
         if request.method == "POST" and key is not None:
             # Before the rate limit: a replay does no work, so it costs no request.

@@ -34,13 +34,39 @@ from drf_spectacular.utils import (
 )
 from rest_framework import serializers
 
+from api.parsers import MAX_JSON_DEPTH
 from config.errors import ApplicationError
+from imaging.inputs import MAX_URL_LENGTH as IMAGE_URL_MAX_LENGTH
 from imaging.models import Task
 
 JSON = "application/json"
 MULTIPART = "multipart/form-data"
 FORM = "application/x-www-form-urlencoded"
 IMAGE_SOURCE_PATTERN = "^(https?://|data:image/)"
+
+# The request rules as patterns, so a schema-valid request is one the server takes (schemathesis'
+# positive-data check holds us to it). Each reads the same in ECMA 262 and Python.
+# - What DRF's CharField refuses in every string: NUL and lone surrogates; and, unless blank is
+#   allowed, a value that is empty once whitespace is trimmed. (Both patterns need a character:
+#   drf-spectacular adds the empty string as a `oneOf` alternative when blank is allowed.)
+_TEXT_CHAR = r"[^\x00\ud800-\udfff]"
+TEXT_PATTERN = rf"^{_TEXT_CHAR}+$"
+NON_BLANK_TEXT_PATTERN = rf"^{_TEXT_CHAR}*[^\s\x00\ud800-\udfff]{_TEXT_CHAR}*$"
+# - What `imaging.inputs.outgoing_url_parse` takes (image URLs, webhooks): http or https (the
+#   server takes any case of a scheme; the schema names the usual one), no credentials, a host
+#   name (its last label starting with a letter, as every public suffix does) or an IPv4
+#   address, a port, then printable ASCII. Narrower than the parser only where a URL could not
+#   be public anyway (IPv6 literals aside).
+_LABEL = "[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOSTNAME = rf"({_LABEL}\.)*[A-Za-z]([A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?"
+_OCTET = "(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_IPV4 = rf"({_OCTET}\.){{3}}{_OCTET}"
+_PORT = "(:(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?"
+_HTTP_URL = rf"https?://({_HOSTNAME}|{_IPV4}){_PORT}([/?#][\x21-\x7e]*)?"
+HTTP_URL_PATTERN = f"^{_HTTP_URL}$"
+# - What `imaging.inputs.image_from_data_url` takes: an image media type, base64 (not empty).
+_BASE64 = "([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{4}|[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)"
+DATA_URL_PATTERN = rf"^data:image/[A-Za-z0-9.+-]+;base64,{_BASE64}$"
 
 
 class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
@@ -66,8 +92,28 @@ class ImageSourceFieldScheme(OpenApiSerializerFieldExtension):
         return {
             "type": "string",
             "pattern": IMAGE_SOURCE_PATTERN,
+            "anyOf": [
+                {"type": "string", "pattern": HTTP_URL_PATTERN, "maxLength": IMAGE_URL_MAX_LENGTH},
+                {"type": "string", "pattern": DATA_URL_PATTERN},
+            ],
             "description": "An http(s) URL on a public address, or a base64 data URL "
             "(`data:image/png;base64,…`). JPEG, PNG or WebP, within the plan's file size limit.",
+        }
+
+
+class CallbackUrlFieldScheme(OpenApiSerializerFieldExtension):
+    """A webhook's `url`: an http(s) URL on a public address."""
+
+    target_class = "api.webhooks.CallbackUrlField"
+
+    def map_serializer_field(self, auto_schema: AutoSchema, direction: str) -> dict[str, Any]:
+        return {
+            "type": "string",
+            "format": "uri",
+            "pattern": HTTP_URL_PATTERN,
+            "minLength": 1,
+            "maxLength": self.target.max_length,
+            "description": "An http(s) URL on a public address, without credentials.",
         }
 
 
@@ -243,8 +289,9 @@ CREDIT_HEADERS = [
 ERROR_RESPONSES: dict[int, tuple[str, str]] = {
     400: (
         "INVALID_REQUEST",
-        "Invalid parameters (`details` names each field), a body that cannot be parsed, a bad "
-        "Idempotency-Key, or an image that cannot be fetched or is corrupt.",
+        "Invalid parameters (`details` names each field), a body that cannot be parsed or is "
+        f"not a JSON object (nested at most {MAX_JSON_DEPTH} levels), a bad Idempotency-Key, or "
+        "an image that cannot be fetched or is corrupt.",
     ),
     401: ("INVALID_API_KEY", "Missing, malformed, unknown, revoked or expired API key."),
     402: ("INSUFFICIENT_CREDITS", "Not enough credits; nothing was charged or queued."),
@@ -252,7 +299,8 @@ ERROR_RESPONSES: dict[int, tuple[str, str]] = {
     409: (
         "IDEMPOTENCY_CONFLICT",
         "The Idempotency-Key was used with other parameters, or its first request is still "
-        "running (cancel: `TASK_NOT_CANCELLABLE` when the task has already started).",
+        "running (cancel: `TASK_NOT_CANCELLABLE` when a worker is running the task or it has "
+        "finished).",
     ),
     413: (
         "FILE_TOO_LARGE",
@@ -316,6 +364,18 @@ def error_response(status: int) -> OpenApiResponse:
 # --- The schema class ---------------------------------------------------------------------------
 
 
+def char_field_constraints(field: serializers.CharField, schema: dict[str, Any]) -> dict[str, Any]:
+    """What a CharField refuses beyond its length validators (drf-spectacular sees only those):
+    blank unless `allow_blank` (after trimming, with `trim_whitespace`), NUL and surrogates
+    always. A field with a pattern of its own (URLs, choices) already says more."""
+    if schema.get("type") != "string" or "pattern" in schema or "format" in schema:
+        return schema
+    if field.allow_blank:
+        return {**schema, "pattern": TEXT_PATTERN}
+    pattern = NON_BLANK_TEXT_PATTERN if field.trim_whitespace else TEXT_PATTERN
+    return {**schema, "pattern": pattern, "minLength": max(schema.get("minLength", 0), 1)}
+
+
 class ApiAutoSchema(AutoSchema):
     def get_request_serializer(self) -> Any:
         if self.method in ("POST", "PUT", "PATCH") and hasattr(self.view, "InputSerializer"):
@@ -339,6 +399,14 @@ class ApiAutoSchema(AutoSchema):
 
     def get_tags(self) -> list[str]:
         return [TAGS_BY_PATH.get(tag, tag) for tag in super().get_tags()]
+
+    def _map_serializer_field(
+        self, field: serializers.Field, direction: str, bypass_extensions: bool = False
+    ) -> dict[str, Any]:
+        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        if direction == "request" and isinstance(field, serializers.CharField):
+            schema = char_field_constraints(field, schema)
+        return schema
 
     def get_override_parameters(self) -> list:
         parameters = [*super().get_override_parameters(), *RESPONSE_HEADERS]

@@ -42,6 +42,11 @@ SIGNING_DOC = (
 )
 
 
+class CallbackUrlField(serializers.CharField):
+    """A webhook's URL: text here; `imaging.webhooks` vets it as it would before a delivery (the
+    schema states that rule: api.schema.HTTP_URL_PATTERN)."""
+
+
 class WebhookEndpointSerializer(serializers.Serializer):
     id = serializers.CharField(source="public_id")
     url = serializers.CharField()
@@ -84,7 +89,7 @@ class WebhookListApi(ApiView):
     """GET /v1/webhooks: the account's endpoints. POST: register one."""
 
     class WebhookCreateInputSerializer(serializers.Serializer):
-        url = serializers.CharField(max_length=MAX_URL_LENGTH, trim_whitespace=True)
+        url = CallbackUrlField(max_length=MAX_URL_LENGTH)
         description = serializers.CharField(
             max_length=MAX_DESCRIPTION_LENGTH, required=False, allow_blank=True, default=""
         )

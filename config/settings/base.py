@@ -209,7 +209,6 @@ CONTENT_SECURITY_POLICY_EXTRA = {
     "/docs/redoc": {"style-src": ["'unsafe-inline'"], "worker-src": ["'self'", "blob:"]},
 }
 
-
 # --- Email ------------------------------------------------------------------------------------
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Nano Banana <noreply@nanobanana.local>")
 # EMAIL_URL=smtp+tls://user:pass@smtp.example.com:587 sends real mail; by default it is printed.
@@ -257,7 +256,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["api.authentication.HasApiKey"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "api.parsers.ApiJSONParser",  # one JSON object, its nesting bounded
         "rest_framework.parsers.MultiPartParser",
         "rest_framework.parsers.FormParser",
     ],
