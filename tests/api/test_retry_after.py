@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import ast
-import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,25 +38,9 @@ def assert_retry_after(response: HttpResponse, status: int) -> int:
 
 
 @pytest.fixture
-def frozen_redis() -> Iterator[str]:
+def frozen_redis(hanging_server: int) -> str:
     """A Redis URL whose server accepts connections and never answers (SIGSTOPped)."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(64)
-    accepted: list[socket.socket] = []
-
-    def accept() -> None:
-        while True:
-            try:
-                accepted.append(server.accept()[0])
-            except OSError:
-                return
-
-    threading.Thread(target=accept, daemon=True).start()
-    yield f"redis://127.0.0.1:{server.getsockname()[1]}/0"
-    server.close()
-    for conn in accepted:
-        conn.close()
+    return f"redis://127.0.0.1:{hanging_server}/0"
 
 
 DOWN_REDIS = "redis://127.0.0.1:1/0"  # nothing listens on port 1
