@@ -187,12 +187,9 @@ def task_claim(*, task_id: int, claim_id: str | None = None) -> str:
     """
     now = timezone.now()
     with transaction.atomic():
-        account_id = (
-            Task.unscoped_objects.filter(pk=task_id).values_list("account_id", flat=True).first()
-        )
-        if account_id is None:
+        account = _account_lock(task_id=task_id)
+        if account is None:
             return ClaimResult.GONE
-        account = Account.objects.select_for_update().get(pk=account_id)
         task = Task.objects.for_account(account).get(pk=task_id)
         if task.status == Task.Status.PROCESSING and not task_lease_lapsed(task=task, now=now):
             same_message = bool(claim_id) and claim_id == task.claimed_by
@@ -292,6 +289,7 @@ def task_fail(*, task_id: int, error: ApplicationError, claim_id: str | None = N
     if claim_id is not None:
         unfinished = unfinished.filter(claimed_by=claim_id)
     with transaction.atomic():
+        _account_lock(task_id=task_id)
         updated = unfinished.update(
             status=Task.Status.FAILED,
             error_code=error.code,
@@ -318,6 +316,7 @@ def task_cancel(*, account: Account, public_id: str, even_if_running: bool = Fal
     if even_if_running:
         stoppable |= Q(status=Task.Status.PROCESSING)
     with transaction.atomic():
+        _account_lock(task_id=task.pk)
         cancelled = (
             Task.objects.for_account(account)
             .filter(stoppable, pk=task.pk)
@@ -328,6 +327,21 @@ def task_cancel(*, account: Account, public_id: str, even_if_running: bool = Fal
             _finished(task_id=task.pk)
     task.refresh_from_db()
     return task
+
+
+def _account_lock(*, task_id: int) -> Account | None:
+    """Lock the row of a task's account, inside the caller's transaction (None: no such task).
+
+    Claims, failures and cancellations take it before they touch the task: one lock order. A
+    refund updates the account row, so a cancellation that updated its task first and the
+    account second deadlocked with a claim holding the account and waiting for the task.
+    """
+    account_id = (
+        Task.unscoped_objects.filter(pk=task_id).values_list("account_id", flat=True).first()
+    )
+    if account_id is None:
+        return None
+    return Account.objects.select_for_update().get(pk=account_id)
 
 
 def _finished(*, task_id: int) -> None:
