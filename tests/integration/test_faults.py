@@ -5,6 +5,7 @@ ledger reconciles, and the service answers again by itself."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import itertools
 import os
@@ -176,6 +177,23 @@ def test_a_pool_child_killed_mid_task_is_rerun_within_the_lease(faults: FaultSta
     assert tenant.task(task_id)["status"] == "completed"
     assert row(faults, task_id)["attempts"] == 2
     assert recovered < RECOVERY_SECONDS
+    assert_settled(faults, tenant)
+
+
+def test_a_worker_main_process_killed_mid_task_loses_nothing(faults: FaultStack) -> None:
+    tenant = Tenant(faults)
+    task_id = running(faults, tenant, SLOW)
+    orphaned = faults.worker.pid
+    os.kill(orphaned, signal.SIGKILL)  # its pool process may finish the task, or die with it
+    faults.worker.wait()
+    faults.worker_start()  # what a supervisor does
+    try:
+        tenant.wait_status(task_id, FINISHED, RECOVERY_SECONDS)
+        assert tenant.task(task_id)["status"] == "completed"
+        assert row(faults, task_id)["attempts"] in {1, 2}
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(orphaned, signal.SIGKILL)  # an orphaned pool process, if it lived on
     assert_settled(faults, tenant)
 
 
