@@ -218,7 +218,9 @@ class FaultStack:
         self.worker = self._spawn("worker", "celery", "-A", "config", "worker", "--queues",
                                   "cpu,gpu,celery", "--concurrency", "1", "--loglevel", "INFO",
                                   "--logfile", str(log))  # fmt: skip
-        wait_until(lambda: log.exists() and "ready." in log.read_text()[offset:], 90, "the worker")
+        # Bytes: the log holds Chinese prompts, so a character index is not the byte offset.
+        ready = lambda: log.exists() and b"ready." in log.read_bytes()[offset:]  # noqa: E731
+        wait_until(ready, 90, "the worker")
 
     def worker_children(self) -> list[int]:
         """The pool processes of the worker (they run the tasks)."""
