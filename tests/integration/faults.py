@@ -4,6 +4,7 @@ restart. Used by the fault suite and by `make reliability`."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -246,9 +247,12 @@ class FaultStack:
     def stop(self) -> None:
         for process in (self.web, self.worker, self.beat):
             if process and process.poll() is None:
-                try:
-                    os.killpg(process.pid, signal.SIGTERM)
+                # SIGTERM to the main process only: a pool process terminated too while the
+                # worker shuts down leaves billiard waiting for its queue lock for ever.
+                process.terminate()
+                with contextlib.suppress(subprocess.TimeoutExpired):
                     process.wait(timeout=20)
-                except (subprocess.TimeoutExpired, ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait()
+            if process:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)  # whatever of the group is left
+                process.wait()
