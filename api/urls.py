@@ -3,8 +3,7 @@
 from django.urls import path
 
 from api import operations
-from api.tasks import BatchApi, TaskApi, TaskCancelApi
-from api.views import AccountApi
+from api.apis import AccountApi, BatchApi, TaskApi, TaskCancelApi
 from api.webhooks import (
     WebhookDeliveryListApi,
     WebhookDetailApi,

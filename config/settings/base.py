@@ -375,7 +375,6 @@ CELERY_BEAT_SCHEDULE = {
     "api-idempotency-purge": {"task": "api.idempotency_purge", "schedule": 3600.0},
     "imaging-purge": {"task": "imaging.purge", "schedule": 3600.0},
 }
-CELERY_IMPORTS = ["api.jobs"]
 # Diffusion work goes to GPU workers, the light operations to CPU workers (see imaging.services).
 CELERY_TASK_DEFAULT_QUEUE = "cpu"
 IMAGING_SOFT_TIME_LIMIT = env.int("IMAGING_SOFT_TIME_LIMIT", default=540)

@@ -25,7 +25,7 @@ DEMO_FOLDER = f"nanobanana-demo-sd-v{DEMO_VERSION}"
 def demo_models_build(cache_dir: str | os.PathLike[str]):
     """Build the demo models once under `cache_dir` (skipped when present) and return the
     `DiffusionModels` that point every operation at them."""
-    from imaging.engine.models import DiffusionModels
+    from imaging.engine.model_choice import DiffusionModels
 
     def write(folder: Path) -> None:
         _demo_pipeline().save_pretrained(folder, safe_serialization=True)

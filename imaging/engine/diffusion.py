@@ -68,7 +68,7 @@ from imaging.engine.diffusion_compose import (
     colour_transfer,
     scene_preserve,
 )
-from imaging.engine.models import DiffusionModels
+from imaging.engine.model_choice import DiffusionModels
 from imaging.engine.types import (
     BatchEditRequest,
     CancelCheck,

@@ -20,7 +20,7 @@ from PIL import Image
 from imaging.engine import diffusion, text
 from imaging.engine.demo_models import is_demo_model
 from imaging.engine.diffusion_compose import scene_preserve
-from imaging.engine.models import DiffusionModels
+from imaging.engine.model_choice import DiffusionModels
 from imaging.engine.types import (
     BatchEditRequest,
     ImageEditRequest,
