@@ -405,7 +405,7 @@ IMAGING_QUEUE_DEPTH_RECOUNT_SECONDS = env.float("IMAGING_QUEUE_DEPTH_RECOUNT_SEC
 # (its row stays; its image URLs become null); the webhook delivery log is kept as long. 0 = keep.
 IMAGING_FILE_RETENTION_DAYS = env.int("IMAGING_FILE_RETENTION_DAYS", default=30)
 # Diffusion models by id or local path per operation; empty means the tiny demo models, built
-# once into IMAGING_MODEL_CACHE_DIR (labelled as demo output). See README for production ids.
+# once into IMAGING_MODEL_CACHE_DIR (labelled as demo output). See docs/engine.md for production ids.
 IMAGING_DIFFUSION_MODELS = {
     "text_to_image": env.str("IMAGING_MODEL_TEXT_TO_IMAGE", default=""),
     "image_edit": env.str("IMAGING_MODEL_IMAGE_EDIT", default=""),
