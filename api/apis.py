@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from accounts.selectors import account_owner
 from api.base import ApiView
 from billing.selectors import ALLOWED_IMAGE_FORMATS, account_billing_summary
-from config.errors import TaskNotCancellable
+from core.errors import TaskNotCancellable
 from imaging.models import Task
 from imaging.selectors import batch_detail, batch_get, task_detail, task_get
 from imaging.services import task_cancel

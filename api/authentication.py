@@ -12,7 +12,7 @@ from rest_framework.request import Request
 
 from accounts.models import Account, ApiKey
 from accounts.services import api_key_authenticate
-from config.errors import InvalidApiKey
+from core.errors import InvalidApiKey
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,7 @@ from django.views import defaults
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
-from api.middleware import current_request_id, is_api_path
-from config.errors import (
+from core.errors import (
     ApplicationError,
     FileTooLarge,
     InvalidApiKey,
@@ -27,24 +26,14 @@ from config.errors import (
     RateLimitExceeded,
     TemporaryUnavailable,
     UnsupportedFormat,
+    error_body,
 )
+from core.request_ids import is_api_path
 
 logger = logging.getLogger(__name__)
 
 MISSING_KEY_DETAILS = _("Missing API key: send the header 'Authorization: Bearer <API key>'")
 UNEXPECTED_DETAILS = _("An unexpected error occurred; it has been logged.")
-
-
-def error_body(error: ApplicationError) -> dict[str, Any]:
-    return {
-        "success": False,
-        "error": {
-            "code": error.code,
-            "message": str(error.message),
-            "details": str(error.details) if error.details is not None else None,
-        },
-        "request_id": current_request_id(),
-    }
 
 
 def validation_details(detail: Any, field: str = "") -> str:

@@ -13,7 +13,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from config.celery import app as celery_app
-from config.errors import TemporaryUnavailable
+from core.errors import TemporaryUnavailable
 
 logger = logging.getLogger(__name__)
 

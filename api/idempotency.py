@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Account
 from api.models import IdempotencyKey
-from config.errors import IdempotencyConflict, InvalidRequest
+from core.errors import IdempotencyConflict, InvalidRequest
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 _SANE_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")

@@ -21,7 +21,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.base import ApiView
-from api.errors import error_body
 from api.idempotency import StoredResponse, idempotency_store
 from api.schema import BATCH_EDIT_DOCS, image_operation
 from billing.costs import Operation, operation_cost
@@ -31,7 +30,7 @@ from billing.selectors import (
     account_upload_limit_bytes,
     charge_balance_left,
 )
-from config.errors import ProcessingError
+from core.errors import ProcessingError, error_body
 from imaging import inputs
 from imaging.models import Task
 from imaging.notifications import connections_release, task_wait_finished

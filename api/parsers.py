@@ -15,7 +15,7 @@ from typing import Any
 from django.utils.translation import gettext_lazy as _
 from rest_framework.parsers import JSONParser
 
-from config.errors import InvalidRequest
+from core.errors import InvalidRequest
 
 # Levels of objects and arrays: `{"image_urls": ["…"]}` is 2 deep. Far above what a request
 # needs, far below the ~1,000 frames Python allows.

@@ -35,7 +35,7 @@ from drf_spectacular.utils import (
 from rest_framework import serializers
 
 from api.parsers import MAX_JSON_DEPTH
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from imaging.inputs import MAX_URL_LENGTH as IMAGE_URL_MAX_LENGTH
 from imaging.models import Task
 

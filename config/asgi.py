@@ -8,7 +8,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
 
 django_application = get_asgi_application()
 
-from config.request_limits import request_limits  # noqa: E402 (needs django.setup())
+from core.request_limits import request_limits  # noqa: E402 (needs django.setup())
 from imaging.notifications import loop_serves_requests  # noqa: E402 (needs django.setup())
 
 # Oversized headers (431) and bodies that never finish arriving (408) are refused before Django.

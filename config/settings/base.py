@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.mfa",
+    "core",
     "accounts",
     "billing",
     "imaging",
@@ -55,24 +56,24 @@ INSTALLED_APPS = [
 ]
 
 # Django's own middleware, in subclasses that keep the chain on the event loop under ASGI and
-# let /v1 skip what only the cookie-based dashboard needs (config/middleware.py says why).
+# let /v1 skip what only the cookie-based dashboard needs (core/middleware.py says why).
 MIDDLEWARE = [
-    "api.middleware.RequestIdMiddleware",
-    "config.middleware.OnTheLoopSecurityMiddleware",
-    "config.middleware.StaticFilesMiddleware",
-    "config.middleware.ContentSecurityPolicyMiddleware",
-    "config.middleware.DashboardOnlySessionMiddleware",
-    "config.middleware.OnTheLoopLocaleMiddleware",
-    "config.middleware.OnTheLoopCommonMiddleware",
-    "config.middleware.DashboardOnlyCsrfViewMiddleware",
-    "config.middleware.DashboardOnlyAuthenticationMiddleware",
-    "config.middleware.DashboardOnlyMessageMiddleware",
-    "config.middleware.OnTheLoopXFrameOptionsMiddleware",
+    "core.request_ids.RequestIdMiddleware",
+    "core.middleware.OnTheLoopSecurityMiddleware",
+    "core.middleware.StaticFilesMiddleware",
+    "core.middleware.ContentSecurityPolicyMiddleware",
+    "core.middleware.DashboardOnlySessionMiddleware",
+    "core.middleware.OnTheLoopLocaleMiddleware",
+    "core.middleware.OnTheLoopCommonMiddleware",
+    "core.middleware.DashboardOnlyCsrfViewMiddleware",
+    "core.middleware.DashboardOnlyAuthenticationMiddleware",
+    "core.middleware.DashboardOnlyMessageMiddleware",
+    "core.middleware.OnTheLoopXFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
 # Django's checks for the security, clickjacking and CSRF middleware match dotted paths, not the
-# subclasses above; config/middleware.py checks for the classes instead (nanobanana.W001-W003).
+# subclasses above; core/checks.py checks for the classes instead (nanobanana.W001-W003).
 SILENCED_SYSTEM_CHECKS = ["security.W001", "security.W002", "security.W003"]
 
 ROOT_URLCONF = "config.urls"
@@ -187,7 +188,7 @@ MFA_TOTP_ISSUER = "Nano Banana"
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
-# The pages' Content-Security-Policy (config.middleware; not on /v1): our own static scripts only,
+# The pages' Content-Security-Policy (core.middleware; not on /v1): our own static scripts only,
 # no inline script or style. A template that needs an inline <script> gives it
 # nonce="{{ request.csp_nonce }}", which adds that nonce to script-src (Swagger UI's setup only).
 CONTENT_SECURITY_POLICY = {
@@ -306,7 +307,7 @@ SPECTACULAR_SETTINGS = {
 # JSON bodies may carry a base64 image of the largest plan's limit (20 MB -> ~27 MB of text);
 # the plan's own limit is enforced on the image itself (413 FILE_TOO_LARGE).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=30 * 1024 * 1024)
-# What the ASGI entry point (config.request_limits) lets through to Django: a request line and
+# What the ASGI entry point (core.request_limits) lets through to Django: a request line and
 # headers of at most this many bytes (else 431), and a body that has fully arrived within this
 # many seconds of its headers (else 408), so a client sending its body slowly or never cannot hold
 # a request open. A load balancer in front should cap both too (docs/reliability-inputs.md).
@@ -405,7 +406,7 @@ IMAGING_QUEUE_DEPTH_RECOUNT_SECONDS = env.float("IMAGING_QUEUE_DEPTH_RECOUNT_SEC
 # (its row stays; its image URLs become null); the webhook delivery log is kept as long. 0 = keep.
 IMAGING_FILE_RETENTION_DAYS = env.int("IMAGING_FILE_RETENTION_DAYS", default=30)
 # Diffusion models by id or local path per operation; empty means the tiny demo models, built
-# once into IMAGING_MODEL_CACHE_DIR (labelled as demo output). See docs/engine.md for production ids.
+# once into IMAGING_MODEL_CACHE_DIR (labelled as demo output). Production ids: docs/engine.md.
 IMAGING_DIFFUSION_MODELS = {
     "text_to_image": env.str("IMAGING_MODEL_TEXT_TO_IMAGE", default=""),
     "image_edit": env.str("IMAGING_MODEL_IMAGE_EDIT", default=""),

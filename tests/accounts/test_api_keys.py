@@ -16,7 +16,7 @@ from accounts.services import (
     api_key_issue,
     api_key_revoke,
 )
-from config.errors import InvalidApiKey, NotFound
+from core.errors import InvalidApiKey, NotFound
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 from accounts.models import Account
 from billing.selectors import account_billing_summary, plan_get
 from billing.services import credits_set_balance, subscription_set_plan
-from config.errors import ProcessingError
+from core.errors import ProcessingError
 from imaging.models import Task
 from imaging.services import task_cancel, task_fail
 

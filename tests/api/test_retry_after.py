@@ -19,9 +19,9 @@ from accounts.models import Account
 from api.errors import envelope_response, exception_handler
 from billing.selectors import account_billing_summary
 from config.celery import app as celery_app
-from config.errors import ApplicationError, RateLimitExceeded, TemporaryUnavailable
 from config.urls import handler400, handler404, handler500  # noqa: F401 (Django reads them here)
 from config.urls import urlpatterns as project_urlpatterns
+from core.errors import ApplicationError, RateLimitExceeded, TemporaryUnavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 APPS = ["accounts", "api", "billing", "config", "imaging"]

@@ -38,12 +38,11 @@ from schemathesis.specs.openapi.checks import (
 from schemathesis.transport.serialization import Binary
 
 from accounts.models import Account
-from api.errors import error_body
 from billing import ratelimit
 from billing.models import Plan
 from billing.selectors import plan_get
 from billing.services import credits_grant, subscription_set_plan
-from config.errors import ApplicationError
+from core.errors import ApplicationError, error_body
 from imaging import inputs
 from imaging.models import WebhookEndpoint
 

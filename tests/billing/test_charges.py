@@ -9,7 +9,7 @@ from billing.costs import Operation, operation_cost
 from billing.models import CreditLedgerEntry
 from billing.selectors import account_billing_summary, credits_drift, plan_get
 from billing.services import credits_charge, credits_refund, subscription_set_plan
-from config.errors import InsufficientCredits
+from core.errors import InsufficientCredits
 
 pytestmark = pytest.mark.django_db
 

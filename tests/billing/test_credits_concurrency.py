@@ -11,7 +11,7 @@ from accounts.services import user_create, user_personal_account_ensure
 from billing.models import CreditLedgerEntry
 from billing.selectors import credits_drift
 from billing.services import credits_charge, credits_refund, credits_set_balance
-from config.errors import InsufficientCredits
+from core.errors import InsufficientCredits
 from tests.conftest import IN_CI
 
 # serialized_rollback: the flush after each test would otherwise delete the seeded plans.

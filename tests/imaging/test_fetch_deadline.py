@@ -15,7 +15,7 @@ import pytest
 from django.utils import translation
 from PIL import Image
 
-from config.errors import InvalidRequest
+from core.errors import InvalidRequest
 from imaging import inputs
 from imaging.inputs import images_load
 

@@ -15,7 +15,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile, UploadedFile
 from PIL import Image
 
-from config.errors import FileTooLarge, InvalidRequest, UnsupportedFormat
+from core.errors import FileTooLarge, InvalidRequest, UnsupportedFormat
 from imaging.inputs import image_decode, image_from_data_url, image_from_upload, image_load
 
 MB = 1024 * 1024

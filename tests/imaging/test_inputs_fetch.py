@@ -19,7 +19,7 @@ import httpcore
 import pytest
 from PIL import Image
 
-from config.errors import FileTooLarge, InvalidRequest, UnsupportedFormat
+from core.errors import FileTooLarge, InvalidRequest, UnsupportedFormat
 from imaging import inputs
 from imaging.inputs import image_fetch, image_load
 

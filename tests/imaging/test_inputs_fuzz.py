@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from config.errors import ApplicationError, FileTooLarge, InvalidRequest, UnsupportedFormat
+from core.errors import ApplicationError, FileTooLarge, InvalidRequest, UnsupportedFormat
 from imaging.inputs import image_decode, image_from_data_url, image_from_upload, image_load
 
 CLEAN_ERRORS = (InvalidRequest, UnsupportedFormat, FileTooLarge)

@@ -16,7 +16,7 @@ from billing.models import CreditLedgerEntry
 from billing.selectors import account_billing_summary, plan_get
 from billing.services import credits_set_balance, subscription_set_plan
 from config.celery import app as celery_app
-from config.errors import InsufficientCredits, NotFound, ProcessingError, TemporaryUnavailable
+from core.errors import InsufficientCredits, NotFound, ProcessingError, TemporaryUnavailable
 from imaging.models import Task
 from imaging.selectors import task_detail
 from imaging.services import (

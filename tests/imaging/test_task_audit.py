@@ -11,7 +11,7 @@ from PIL import Image
 
 from accounts.models import Account
 from billing.costs import Operation
-from config.errors import ProcessingError
+from core.errors import ProcessingError
 from imaging.models import Task
 from imaging.selectors import tasks_audit
 from imaging.services import TaskInput, task_fail, task_submit

@@ -17,7 +17,7 @@ from billing.models import CreditLedgerEntry
 from billing.selectors import account_billing_summary, plan_get
 from billing.services import subscription_set_plan
 from config.celery import app as celery_app
-from config.errors import ProcessingError
+from core.errors import ProcessingError
 from imaging.broker import MARKER_QUEUE, TASK_QUEUES, broker_lost_messages, broker_marker_set
 from imaging.models import Task
 from imaging.runner import LeaseKeeper

@@ -1,5 +1,5 @@
 """The middleware stack: on the event loop under ASGI, and without the dashboard's cookie
-machinery on /v1 (config/middleware.py)."""
+machinery on /v1 (core/middleware.py)."""
 
 import logging
 
@@ -9,7 +9,7 @@ from django.core.handlers.asgi import ASGIHandler
 from django.test import AsyncClient, Client
 
 from accounts.models import User
-from config.middleware import required_middleware_check
+from core.checks import required_middleware_check
 
 pytestmark = pytest.mark.django_db
 

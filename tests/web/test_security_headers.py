@@ -15,7 +15,7 @@ from django.test import AsyncClient, Client
 from django.urls import reverse
 
 from accounts.models import User
-from config.middleware import (
+from core.checks import (
     content_security_policy_check,
     middleware_settings_check,
     required_middleware_check,

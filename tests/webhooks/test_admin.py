@@ -5,7 +5,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import Account, User
-from config.errors import ProcessingError
+from core.errors import ProcessingError
 from imaging.models import WebhookDelivery, WebhookEndpoint
 from imaging.services import task_fail
 from tests.webhooks.conftest import processing_task

@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 from accounts.models import Account
 from accounts.selectors import account_owner
 from accounts.services import api_key_issue, user_personal_account_ensure
-from config.errors import ProcessingError
+from core.errors import ProcessingError
 from imaging.models import WebhookDelivery, WebhookEndpoint
 from imaging.services import task_fail
 from imaging.webhooks import webhook_endpoint_secret

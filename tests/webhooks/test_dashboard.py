@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from accounts.models import Account, User
 from accounts.services import user_personal_account_ensure
-from config.errors import ProcessingError
+from core.errors import ProcessingError
 from imaging.models import WebhookDelivery, WebhookEndpoint
 from imaging.services import task_fail
 from imaging.webhooks import webhook_endpoint_create, webhook_endpoint_secret

@@ -11,7 +11,7 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import Account
-from config.errors import ProcessingError
+from core.errors import ProcessingError
 from imaging import tasks as celery_tasks
 from imaging import webhooks
 from imaging.models import Task, WebhookDelivery, WebhookEndpoint

@@ -1,10 +1,12 @@
-"""The one application error hierarchy: services raise these, api renders them in the envelope."""
+"""The one application error hierarchy (services raise these) and the envelope that shows them."""
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from django.http import Http404
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
+
+from core.request_ids import current_request_id
 
 
 class ApplicationError(Exception):
@@ -105,3 +107,16 @@ class TemporaryUnavailable(ApplicationError):
     http_status = 503
     default_message = _("Service temporarily unavailable")
     retry_after_seconds = 5
+
+
+def error_body(error: ApplicationError) -> dict[str, Any]:
+    """The reference's error envelope, with the request's id."""
+    return {
+        "success": False,
+        "error": {
+            "code": error.code,
+            "message": str(error.message),
+            "details": str(error.details) if error.details is not None else None,
+        },
+        "request_id": current_request_id(),
+    }

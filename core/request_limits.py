@@ -23,9 +23,8 @@ from django.http import HttpResponse, JsonResponse
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
-from api.errors import error_body
-from api.middleware import REQUEST_ID_HEADER, is_api_path, request_id_for
-from config.errors import InvalidRequest
+from core.errors import InvalidRequest, error_body
+from core.request_ids import REQUEST_ID_HEADER, is_api_path, request_id_for
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
