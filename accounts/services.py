@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import Account, ApiKey, Membership, User, random_base62
 from accounts.selectors import api_key_get_by_digest
 from accounts.signals import account_created
-from config.errors import InvalidApiKey, NotFound
+from core.errors import InvalidApiKey, NotFound
 
 API_KEY_PREFIX = "nk_live_"
 # 43 base62 characters carry 256 bits (62**43 > 2**256): the reference's "32 random bytes".

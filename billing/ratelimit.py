@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Account
 from billing.selectors import account_plan
-from config.errors import RateLimitExceeded, TemporaryUnavailable
+from core.errors import RateLimitExceeded, TemporaryUnavailable
 
 # Polling /v1/task/{id} and reading /v1/account must stay possible while billable work is limited.
 READS_PER_MINUTE = 300

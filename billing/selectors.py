@@ -13,7 +13,7 @@ from django.utils import timezone
 from accounts.models import Account
 from billing.models import CreditLedgerEntry, Plan, Subscription
 from billing.stripe_gateway import stripe_is_configured
-from config.errors import InvalidRequest
+from core.errors import InvalidRequest
 
 ALLOWED_IMAGE_FORMATS = ("jpeg", "png", "webp")
 FREE_PLAN_CODE = "free"

@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from accounts.models import Account, User
 from billing.models import CreditLedgerEntry, Plan, StaffMoneyAction, Subscription
 from billing.selectors import FREE_PLAN_CODE, account_plan, plan_get
-from config.errors import InsufficientCredits
+from core.errors import InsufficientCredits
 
 
 def credits_grant(

@@ -8,7 +8,7 @@ import stripe
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
-from config.errors import TemporaryUnavailable
+from core.errors import TemporaryUnavailable
 
 logger = logging.getLogger(__name__)
 

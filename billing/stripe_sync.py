@@ -22,7 +22,7 @@ from billing import stripe_gateway
 from billing.models import Plan, StripeEvent, Subscription
 from billing.selectors import FREE_PLAN_CODE, billing_page_get, plan_get, plan_price_id
 from billing.services import account_billing_open, subscription_start_period
-from config.errors import InvalidRequest, TemporaryUnavailable
+from core.errors import InvalidRequest, TemporaryUnavailable
 
 logger = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from billing.stripe_sync import (
     portal_session_start,
     stripe_event_process,
 )
-from config.errors import ApplicationError, TemporaryUnavailable
+from core.errors import ApplicationError, TemporaryUnavailable
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from config.errors import ApplicationError
+from core.errors import ApplicationError
 from imaging.models import Task, WebhookDelivery, WebhookEndpoint
 from imaging.services import task_cancel
 from imaging.webhooks import webhook_delivery_redeliver

@@ -61,7 +61,7 @@ from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from config.errors import ApplicationError, FileTooLarge, InvalidRequest, UnsupportedFormat
+from core.errors import ApplicationError, FileTooLarge, InvalidRequest, UnsupportedFormat
 from imaging.engine import shapes
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address

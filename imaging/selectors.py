@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from accounts.models import Account
 from billing.models import CreditLedgerEntry
-from config.errors import NotFound
+from core.errors import NotFound
 from imaging.models import Batch, Task
 from imaging.storage import file_url
 

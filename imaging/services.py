@@ -23,7 +23,7 @@ from billing.costs import Operation, operation_cost
 from billing.models import CreditLedgerEntry
 from billing.selectors import account_plan
 from billing.services import credits_charge, credits_refund
-from config.errors import ApplicationError, NotFound, TemporaryUnavailable
+from core.errors import ApplicationError, NotFound, TemporaryUnavailable
 from imaging.broker import broker_lost_messages, broker_marker_set
 from imaging.models import FINISHED_STATUSES, Batch, Task
 from imaging.notifications import task_finished_publish

@@ -9,7 +9,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.utils.translation import gettext as _
 
-from config.errors import ProcessingError
+from core.errors import ProcessingError
 from imaging.engine.types import OperationCancelled, OperationFailed
 from imaging.runner import task_execute
 from imaging.services import ClaimResult, task_claim, task_fail, task_files_purge, tasks_sweep

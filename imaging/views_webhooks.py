@@ -11,7 +11,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from accounts.services import user_personal_account_ensure
-from config.errors import InvalidRequest
+from core.errors import InvalidRequest
 from imaging.webhooks import (
     MAX_DESCRIPTION_LENGTH,
     MAX_URL_LENGTH,

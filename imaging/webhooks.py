@@ -44,7 +44,7 @@ from django.utils.translation import gettext as _
 from kombu.exceptions import OperationalError as BrokerError
 
 from accounts.models import Account
-from config.errors import InvalidRequest, NotFound
+from core.errors import InvalidRequest, NotFound
 from imaging.inputs import (
     IPAddress,
     UrlRefused,

@@ -20,7 +20,7 @@ from accounts.services import api_key_issue, user_create, user_personal_account_
 from billing.models import CreditLedgerEntry
 from billing.selectors import plan_get
 from billing.services import credits_set_balance, subscription_set_plan
-from config.errors import InvalidRequest
+from core.errors import InvalidRequest
 
 
 class Command(BaseCommand):
