@@ -36,7 +36,7 @@ from rest_framework import serializers
 
 from api.parsers import MAX_JSON_DEPTH
 from core.errors import ApplicationError
-from imaging.inputs import MAX_URL_LENGTH as IMAGE_URL_MAX_LENGTH
+from core.outgoing import MAX_URL_LENGTH as IMAGE_URL_MAX_LENGTH
 from imaging.models import Task
 
 JSON = "application/json"

@@ -45,10 +45,10 @@ from kombu.exceptions import OperationalError as BrokerError
 
 from accounts.models import Account
 from core.errors import InvalidRequest, NotFound
-from imaging.inputs import (
+from core.outgoing import (
+    Deadline,
     IPAddress,
     UrlRefused,
-    _Deadline,
     outgoing_url_addresses,
     outgoing_url_parse,
     pinned_client,
@@ -164,7 +164,7 @@ class CallbackUrlRejected(InvalidRequest):
         super().__init__(f"url: {reason}")
 
 
-def _callback_url_vetted(raw: str, *, deadline: _Deadline) -> tuple[httpx.URL, list[IPAddress]]:
+def _callback_url_vetted(raw: str, *, deadline: Deadline) -> tuple[httpx.URL, list[IPAddress]]:
     """The URL and its addresses under the rules for image URLs; CallbackUrlRejected naming the
     `url` field otherwise."""
     raw = raw.strip()
@@ -198,7 +198,7 @@ def webhook_endpoint_create(
 ) -> WebhookEndpoint:
     """Register a callback URL after vetting it like a delivery would (a URL that could never be
     delivered to is refused now, not silently failed later)."""
-    deadline = _Deadline(float(settings.WEBHOOK_TIMEOUT_SECONDS))
+    deadline = Deadline(float(settings.WEBHOOK_TIMEOUT_SECONDS))
     parsed, _addresses = _callback_url_vetted(url, deadline=deadline)
     description = _description_checked(description)
     limit = settings.WEBHOOK_MAX_ENDPOINTS_PER_ACCOUNT
@@ -530,7 +530,7 @@ def _endpoint_failed(*, endpoint_id: int, error: str) -> None:
 
 def _post(*, url: str, body: bytes, headers: dict[str, str]) -> int:
     """The receiver's status code, from the first vetted address that accepts a connection."""
-    deadline = _Deadline(float(settings.WEBHOOK_TIMEOUT_SECONDS))
+    deadline = Deadline(float(settings.WEBHOOK_TIMEOUT_SECONDS))
     try:
         # Resolved and vetted again on every attempt: the name may point elsewhere by now.
         parsed, addresses = _callback_url_vetted(url, deadline=deadline)

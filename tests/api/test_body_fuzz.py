@@ -27,6 +27,7 @@ from billing import ratelimit
 from billing.models import Plan
 from billing.selectors import account_billing_summary, plan_get
 from billing.services import credits_grant, subscription_set_plan
+from core import outgoing
 from imaging import inputs
 from imaging.models import Task, WebhookEndpoint
 
@@ -115,7 +116,7 @@ def world(
 
     monkeypatch.setattr(inputs, "image_fetch", fetch)
     monkeypatch.setattr(
-        inputs, "_resolve", lambda host, port, deadline: [ipaddress.ip_address("93.184.215.14")]
+        outgoing, "_resolve", lambda host, port, deadline: [ipaddress.ip_address("93.184.215.14")]
     )
     endpoint = WebhookEndpoint.objects.create(account=account, url="https://1.1.1.1/hook")
     task = authed_client.post(

@@ -42,6 +42,7 @@ from billing import ratelimit
 from billing.models import Plan
 from billing.selectors import plan_get
 from billing.services import credits_grant, subscription_set_plan
+from core import outgoing
 from core.errors import ApplicationError, error_body
 from imaging import inputs
 from imaging.models import WebhookEndpoint
@@ -98,7 +99,7 @@ def api_setup(
         return [ipaddress.ip_address("93.184.215.14")]
 
     monkeypatch.setattr(inputs, "image_fetch", fetch)
-    monkeypatch.setattr(inputs, "_resolve", resolve)
+    monkeypatch.setattr(outgoing, "_resolve", resolve)
     # As Django's test client does: a request must not close the connection that holds the
     # test's transaction (PostgreSQL would see "the connection is closed").
     request_started.disconnect(close_old_connections)

@@ -15,7 +15,8 @@ from PIL import Image
 from rest_framework.test import APIClient
 
 from accounts.models import Account
-from imaging.inputs import image_source_supported, outgoing_url_parse, url_scheme
+from core.outgoing import outgoing_url_parse, url_scheme
+from imaging.inputs import image_source_supported
 from imaging.models import Task, WebhookEndpoint
 
 pytestmark = pytest.mark.django_db

@@ -19,6 +19,7 @@ import httpcore
 import pytest
 from PIL import Image
 
+from core import outgoing
 from core.errors import FileTooLarge, InvalidRequest, UnsupportedFormat
 from imaging import inputs
 from imaging.inputs import image_fetch, image_load
@@ -334,7 +335,7 @@ def test_an_unresolvable_host_is_an_invalid_request() -> None:
     ["93.184.216.34", "8.8.8.8", "2606:4700::1111", "::ffff:8.8.8.8", "64:ff9b::808:808"],
 )
 def test_public_addresses_pass_vetting(address: str) -> None:
-    assert inputs._address_is_public(ipaddress.ip_address(address))
+    assert outgoing._address_is_public(ipaddress.ip_address(address))
 
 
 # --- fetching from the local server (allowlisted) -----------------------------------------------
@@ -557,7 +558,7 @@ def tls_server(tls_files: tuple[Path, Path]) -> Iterator[ImageServer]:
 @pytest.fixture
 def trust_test_ca(tls_files: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
-        inputs, "_ssl_context", lambda: ssl.create_default_context(cafile=str(tls_files[0]))
+        outgoing, "_ssl_context", lambda: ssl.create_default_context(cafile=str(tls_files[0]))
     )
 
 
