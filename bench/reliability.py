@@ -32,7 +32,7 @@ from celery import Celery
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.integration.faults import (  # noqa: E402
+from tests.integration.stack import (  # noqa: E402
     BIN,
     FINISHED,
     FaultStack,

@@ -148,7 +148,7 @@ def test_tenant_b_cannot_see_tenant_as_task(stack: Stack) -> None:
 def test_waiting_requests_park_no_server_thread(stack: Stack) -> None:
     out = stack.manage("issue_api_key", "--email", "waiters@example.com", "--plan", "max").stdout
     headers = auth(out.strip().splitlines()[-1])
-    server = psutil.Process(stack.processes[1].pid)  # uvicorn
+    server = psutil.Process(stack.web.pid)  # uvicorn
     idle = server.num_threads()
     # A job of seconds first (Real-ESRGAN x2 of 768x768 on CPU): the stack's one worker runs it
     # while the waiting requests' tasks queue behind it.

@@ -20,8 +20,7 @@ from celery import Celery
 from PIL import Image
 
 from tests.conftest import IN_CI
-from tests.integration.conftest import Stack
-from tests.integration.faults import (
+from tests.integration.stack import (
     FINISHED,
     FaultStack,
     PostgresCluster,
@@ -88,7 +87,7 @@ class Tenant:
         issued = stack.manage("issue_api_key", "--email", self.email, "--plan", "pro",
                               "--credits", "1000")  # fmt: skip
         self.headers = {"Authorization": f"Bearer {issued.stdout.strip().splitlines()[-1]}"}
-        self.http = Stack(base_url=stack.base_url, env=stack.env, worker_log=stack.worker_log)
+        self.http = stack
         self.task_ids: list[str] = []
 
     def submit(self, body: dict, *, path: str = "/v1/enhance") -> str:

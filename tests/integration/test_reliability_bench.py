@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from tests.conftest import IN_CI
-from tests.integration.faults import ROOT, missing_parts
+from tests.integration.stack import ROOT, missing_parts
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.conftest import process_env
-from tests.integration.conftest import BIN, ROOT, _free_port, _server_answers, _wait_until
+from tests.integration.stack import BIN, ROOT, free_port, server_answers, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -23,7 +23,7 @@ HEADER_LIMIT = 32 * 1024  # the default of REQUEST_MAX_HEADER_BYTES, not set for
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """uvicorn as `make run` starts it (httptools, no extra flags), a short body deadline."""
-    port = _free_port()
+    port = free_port()
     env = process_env(
         NANOBANANA_VAR_DIR=str(tmp_path_factory.mktemp("var")),
         REQUEST_BODY_TIMEOUT_SECONDS=str(BODY_TIMEOUT_SECONDS),
@@ -36,7 +36,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        _wait_until(lambda: _server_answers(f"http://127.0.0.1:{port}/healthz"), 30, "uvicorn")
+        wait_until(lambda: server_answers(f"http://127.0.0.1:{port}/healthz"), 30, "uvicorn")
         yield port
     finally:
         process.terminate()
@@ -182,4 +182,4 @@ def test_a_body_that_arrives_in_time_reaches_the_app(server: int) -> None:
 
 
 def test_the_server_keeps_serving_after_refusals(server: int) -> None:
-    assert _server_answers(f"http://127.0.0.1:{server}/healthz")
+    assert server_answers(f"http://127.0.0.1:{server}/healthz")

@@ -1,10 +1,13 @@
-"""A stack whose parts a test may break: its own Redis and PostgreSQL servers (never the machine's
-shared ones), a Celery worker, beat and uvicorn, each a process the test can kill, freeze or
-restart. Used by the fault suite and by `make reliability`."""
+"""The real stack as processes: uvicorn, a Celery worker and (optionally) beat sharing a var/
+folder, on the embedded default or on given PostgreSQL and Redis servers (`LiveStack`, the
+integration tests' `stack` fixture); and a stack whose parts a test may break, with Redis and
+PostgreSQL servers of its own, never the machine's shared ones (`FaultStack`: the fault suite and
+`make reliability`)."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -13,8 +16,11 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from email.message import Message
 from pathlib import Path
 
 from tests.processes import process_env
@@ -41,6 +47,17 @@ def wait_until(
             return time.monotonic() - started
         time.sleep(every)
     raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def server_answers(url: str) -> bool:
+    """Whether an HTTP server answers at `url`, with any status."""
+    try:
+        urllib.request.urlopen(url, timeout=2)  # noqa: S310 (our own server)
+    except urllib.error.HTTPError:
+        return True
+    except OSError:
+        return False
+    return True
 
 
 def postgres_bin() -> Path | None:
@@ -144,14 +161,16 @@ class PostgresCluster:
             shutil.rmtree(self.folder, ignore_errors=True)
 
 
-@dataclass
-class FaultStack:
-    """uvicorn, a Celery worker and beat on the cluster and Redis above, sharing a var/ folder."""
+@dataclass(kw_only=True)
+class LiveStack:
+    """uvicorn and a Celery worker (and beat when asked) sharing `var_dir`; PostgreSQL and Redis
+    when their URLs are given, else the embedded SQLite and filesystem broker."""
 
     var_dir: Path
-    redis: RedisServer
-    postgres: PostgresCluster
+    database_url: str = ""
+    redis_url: str = ""
     settings: dict[str, str] = field(default_factory=dict)
+    with_beat: bool = False
     port: int = field(default_factory=free_port)
     web: subprocess.Popen | None = None
     worker: subprocess.Popen | None = None
@@ -167,14 +186,35 @@ class FaultStack:
 
     @property
     def env(self) -> dict[str, str]:
+        services = {"DATABASE_URL": self.database_url, "REDIS_URL": self.redis_url}
         return process_env(
             NANOBANANA_VAR_DIR=str(self.var_dir),
-            DATABASE_URL=self.postgres.url(),
-            REDIS_URL=self.redis.url(),
             PYTHONUNBUFFERED="1",
+            # Test image servers and webhook receivers listen on loopback.
             NANOBANANA_FETCH_ALLOW_HOSTS="127.0.0.1",
+            **{name: url for name, url in services.items() if url},
             **self.settings,
         )
+
+    def request(
+        self,
+        path: str,
+        headers: dict[str, str] | None = None,
+        method: str = "GET",
+        body: dict | None = None,
+        timeout: float = 10,
+    ) -> tuple[int, Message, dict]:
+        """One JSON request: status, headers and the decoded body, for errors too."""
+        data = None if body is None else json.dumps(body).encode()
+        headers = {**(headers or {}), **({"Content-Type": "application/json"} if data else {})}
+        req = urllib.request.Request(  # noqa: S310 (our own server)
+            self.base_url + path, data=data, headers=headers, method=method
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as response:  # noqa: S310
+                return response.status, response.headers, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, error.headers, json.loads(error.read())
 
     def manage(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         return subprocess.run(
@@ -185,8 +225,10 @@ class FaultStack:
     def start(self) -> None:
         self.manage("migrate", "--noinput")
         self.worker_start()
-        self.beat = self._spawn("beat", "celery", "-A", "config", "beat", "--loglevel", "WARNING",
-                                "--schedule", str(self.var_dir / "beat-schedule"))  # fmt: skip
+        if self.with_beat:
+            self.beat = self._spawn("beat", "celery", "-A", "config", "beat", "--loglevel",
+                                    "WARNING", "--schedule",
+                                    str(self.var_dir / "beat-schedule"))  # fmt: skip
         self.web = self._spawn("web", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
                                "--port", str(self.port), "--lifespan", "off",
                                "--log-level", "warning")  # fmt: skip
@@ -202,16 +244,7 @@ class FaultStack:
             )  # fmt: skip
 
     def answers(self) -> bool:
-        import urllib.error
-        import urllib.request
-
-        try:
-            urllib.request.urlopen(self.base_url + "/healthz", timeout=2)  # noqa: S310
-        except urllib.error.HTTPError:
-            return True
-        except OSError:
-            return False
-        return True
+        return server_answers(self.base_url + "/healthz")
 
     def worker_start(self) -> None:
         log = self.worker_log
@@ -256,3 +289,16 @@ class FaultStack:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)  # whatever of the group is left
                 process.wait()
+
+
+@dataclass(kw_only=True)
+class FaultStack(LiveStack):
+    """A LiveStack with beat, on a Redis server and a PostgreSQL cluster of its own."""
+
+    redis: RedisServer
+    postgres: PostgresCluster
+    with_beat: bool = True
+
+    def __post_init__(self) -> None:
+        self.database_url = self.postgres.url()
+        self.redis_url = self.redis.url()
