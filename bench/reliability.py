@@ -1,6 +1,6 @@
 """`make reliability`: mixed load from a separate locust process (bench/reliability_load.py) over
 every /v1 operation, first without faults (the baseline) and then with faults injected on a
-schedule, on a stack of its own (tests/integration/faults.py: its own Redis and PostgreSQL).
+schedule, on a stack of its own (tests/integration/stack.py: its own Redis and PostgreSQL).
 Afterwards every task must have finished, the ledger must reconcile, no charge may lack its result
 or refund, and no 5xx may have been answered but the deliberate 503s. Prints one table.
 
