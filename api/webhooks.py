@@ -14,8 +14,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.base import ApiView
-from imaging.models import WebhookDelivery, WebhookEndpoint
-from imaging.webhooks import (
+from webhooks.models import WebhookDelivery, WebhookEndpoint
+from webhooks.services import (
     MAX_DESCRIPTION_LENGTH,
     MAX_URL_LENGTH,
     webhook_delivery_list,
@@ -43,7 +43,7 @@ SIGNING_DOC = (
 
 
 class CallbackUrlField(serializers.CharField):
-    """A webhook's URL: text here; `imaging.webhooks` vets it as it would before a delivery (the
+    """A webhook's URL: text here; `webhooks.services` vets it as it would before a delivery (the
     schema states that rule: api.schema.HTTP_URL_PATTERN)."""
 
 

@@ -13,7 +13,7 @@ from api.docs import docs_page
 from api.health import healthz
 from billing.views import billing, pricing
 from imaging.views import file_serve
-from imaging.views_webhooks import (
+from webhooks.views import (
     webhook_endpoint_create_view,
     webhook_endpoint_delete_view,
     webhook_endpoint_rotate_view,

@@ -27,8 +27,8 @@ from core.errors import ApplicationError, NotFound, TemporaryUnavailable
 from imaging.broker import broker_lost_messages, broker_marker_set
 from imaging.models import FINISHED_STATUSES, Batch, Task
 from imaging.notifications import task_finished_publish
+from imaging.signals import task_finished
 from imaging.storage import image_save
-from imaging.webhooks import webhooks_task_finished
 
 logger = logging.getLogger(__name__)
 
@@ -274,8 +274,7 @@ def task_complete(
     )
     if finished:
         _finished(task_id=task_id)
-        # robust: an error while scheduling webhooks is logged; the finish stands.
-        transaction.on_commit(lambda: webhooks_task_finished(task_id=task_id), robust=True)
+        _finished_announce(task_id=task_id)
     return bool(finished)
 
 
@@ -299,7 +298,7 @@ def task_fail(*, task_id: int, error: ApplicationError, claim_id: str | None = N
         if updated:
             _refund(task_id=task_id, note=f"task failed: {error.code}")
             _finished(task_id=task_id)
-            transaction.on_commit(lambda: webhooks_task_finished(task_id=task_id), robust=True)
+            _finished_announce(task_id=task_id)
 
 
 def task_cancel(*, account: Account, public_id: str, even_if_running: bool = False) -> Task:
@@ -342,6 +341,14 @@ def _account_lock(*, task_id: int) -> Account | None:
     if account_id is None:
         return None
     return Account.objects.select_for_update().get(pk=account_id)
+
+
+def _finished_announce(*, task_id: int) -> None:
+    """Once a completion or failure is committed, tell the layers above (webhooks): robust, so
+    an error of a receiver is logged and the finish stands."""
+    transaction.on_commit(
+        lambda: task_finished.send_robust(sender=Task, task_id=task_id), robust=True
+    )
 
 
 def _finished(*, task_id: int) -> None:

@@ -64,29 +64,5 @@ def imaging_sweep() -> int:
 
 @shared_task(name="imaging.purge", ignore_result=True)
 def imaging_purge() -> int:
-    """Retention: old tasks' images and the old webhook delivery log."""
-    from imaging.webhooks import webhook_deliveries_purge
-
-    return task_files_purge() + webhook_deliveries_purge()
-
-
-# --- webhooks -----------------------------------------------------------------------------------
-
-
-@shared_task(name="webhooks.deliver", acks_late=True, ignore_result=True)
-def webhook_deliver(delivery_id: int) -> str:
-    """One attempt of one delivery; a failure queues the next attempt when it is due soon (later
-    ones, and any message lost on the way, are queued by `webhooks_sweep`)."""
-    from imaging.webhooks import webhook_delivery_attempt, webhook_delivery_enqueue
-
-    outcome = webhook_delivery_attempt(delivery_id=delivery_id)
-    if outcome.retry_in is not None and outcome.retry_in <= settings.WEBHOOK_COUNTDOWN_MAX_SECONDS:
-        webhook_delivery_enqueue(delivery_id=delivery_id, countdown=outcome.retry_in)
-    return outcome.status
-
-
-@shared_task(name="webhooks.sweep", ignore_result=True)
-def webhooks_sweep_due() -> int:
-    from imaging.webhooks import webhooks_sweep
-
-    return webhooks_sweep()
+    """Retention: old tasks' images."""
+    return task_files_purge()

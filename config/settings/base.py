@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "accounts",
     "billing",
     "imaging",
+    "webhooks",
     "api",
 ]
 
@@ -457,7 +458,7 @@ LOGGING = {
     },
 }
 
-# --- Webhooks (imaging.webhooks) ----------------------------------------------------------------
+# --- Webhooks (webhooks.services) ---------------------------------------------------------------
 # Seconds to wait after each failed attempt: Standard Webhooks' schedule (5 s … 10 h), 8 attempts
 # over about 28 hours; then the delivery is failed (it can still be redelivered by hand).
 WEBHOOK_RETRY_DELAYS = env.list(
@@ -483,5 +484,11 @@ WEBHOOK_SWEEP_SECONDS = 60.0
 CELERY_BEAT_SCHEDULE["webhooks-sweep"] = {
     "task": "webhooks.sweep",
     "schedule": WEBHOOK_SWEEP_SECONDS,
+    "options": {"queue": "celery"},
+}
+# Retention of the delivery log: as long as the tasks' images (IMAGING_FILE_RETENTION_DAYS).
+CELERY_BEAT_SCHEDULE["webhooks-purge"] = {
+    "task": "webhooks.purge",
+    "schedule": 3600.0,
     "options": {"queue": "celery"},
 }

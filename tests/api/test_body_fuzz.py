@@ -29,7 +29,8 @@ from billing.selectors import account_billing_summary, plan_get
 from billing.services import credits_grant, subscription_set_plan
 from core import outgoing
 from imaging import inputs
-from imaging.models import Task, WebhookEndpoint
+from imaging.models import Task
+from webhooks.models import WebhookEndpoint
 
 pytestmark = pytest.mark.django_db
 

@@ -10,8 +10,9 @@ from rest_framework.test import APIClient
 from accounts.models import Account
 from api.parsers import MAX_JSON_DEPTH
 from billing.selectors import account_billing_summary
-from imaging.models import Task, WebhookEndpoint
+from imaging.models import Task
 from tests.api.test_errors import assert_envelope
+from webhooks.models import WebhookEndpoint
 
 pytestmark = pytest.mark.django_db
 

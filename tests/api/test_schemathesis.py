@@ -45,7 +45,7 @@ from billing.services import credits_grant, subscription_set_plan
 from core import outgoing
 from core.errors import ApplicationError, error_body
 from imaging import inputs
-from imaging.models import WebhookEndpoint
+from webhooks.models import WebhookEndpoint
 
 CHECKS = [
     not_a_server_error,

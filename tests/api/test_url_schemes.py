@@ -17,7 +17,8 @@ from rest_framework.test import APIClient
 from accounts.models import Account
 from core.outgoing import outgoing_url_parse, url_scheme
 from imaging.inputs import image_source_supported
-from imaging.models import Task, WebhookEndpoint
+from imaging.models import Task
+from webhooks.models import WebhookEndpoint
 
 pytestmark = pytest.mark.django_db
 

@@ -19,9 +19,10 @@ from accounts.models import Account
 from billing.costs import Operation
 from billing.selectors import plan_get
 from billing.services import subscription_set_plan
-from imaging.models import Task, WebhookEndpoint
+from imaging.models import Task
 from imaging.services import ClaimResult, TaskInput, task_claim, task_submit
-from imaging.webhooks import webhook_endpoint_create, webhook_endpoint_secret
+from webhooks.models import WebhookEndpoint
+from webhooks.services import webhook_endpoint_create, webhook_endpoint_secret
 
 
 def spec_signature_valid(*, secret: str, headers: dict[str, str], body: bytes) -> bool:

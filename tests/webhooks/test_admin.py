@@ -6,9 +6,9 @@ from django.urls import reverse
 
 from accounts.models import Account, User
 from core.errors import ProcessingError
-from imaging.models import WebhookDelivery, WebhookEndpoint
 from imaging.services import task_fail
 from tests.webhooks.conftest import processing_task
+from webhooks.models import WebhookDelivery, WebhookEndpoint
 
 pytestmark = pytest.mark.django_db
 
@@ -33,14 +33,14 @@ def delivery(
 def test_the_lists_and_detail_pages_render(
     staff: Client, endpoint: WebhookEndpoint, delivery: WebhookDelivery
 ) -> None:
-    for name in ("imaging_webhookendpoint", "imaging_webhookdelivery"):
+    for name in ("webhooks_webhookendpoint", "webhooks_webhookdelivery"):
         response = staff.get(reverse(f"admin:{name}_changelist"))
         assert response.status_code == 200
-    html = staff.get(reverse("admin:imaging_webhookdelivery_change", args=[delivery.pk]))
+    html = staff.get(reverse("admin:webhooks_webhookdelivery_change", args=[delivery.pk]))
     assert html.status_code == 200 and delivery.public_id in html.content.decode()
-    page = staff.get(reverse("admin:imaging_webhookendpoint_change", args=[endpoint.pk]))
+    page = staff.get(reverse("admin:webhooks_webhookendpoint_change", args=[endpoint.pk]))
     assert page.status_code == 200 and endpoint.secret_salt not in page.content.decode()
-    assert staff.get(reverse("admin:imaging_webhookdelivery_add")).status_code == 403
+    assert staff.get(reverse("admin:webhooks_webhookdelivery_add")).status_code == 403
 
 
 def test_the_redeliver_action_queues_a_fresh_series(
@@ -48,7 +48,7 @@ def test_the_redeliver_action_queues_a_fresh_series(
 ) -> None:
     with django_capture_on_commit_callbacks(execute=True):
         response = staff.post(
-            reverse("admin:imaging_webhookdelivery_changelist"),
+            reverse("admin:webhooks_webhookdelivery_changelist"),
             {"action": "redeliver", "_selected_action": [delivery.pk]},
             follow=True,
         )

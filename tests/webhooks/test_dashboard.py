@@ -10,10 +10,10 @@ from django.urls import reverse
 from accounts.models import Account, User
 from accounts.services import user_personal_account_ensure
 from core.errors import ProcessingError
-from imaging.models import WebhookDelivery, WebhookEndpoint
 from imaging.services import task_fail
-from imaging.webhooks import webhook_endpoint_create, webhook_endpoint_secret
 from tests.webhooks.conftest import Receiver, processing_task
+from webhooks.models import WebhookDelivery, WebhookEndpoint
+from webhooks.services import webhook_endpoint_create, webhook_endpoint_secret
 
 pytestmark = pytest.mark.django_db
 

@@ -12,12 +12,14 @@ from django.utils import timezone
 
 from accounts.models import Account
 from core.errors import ProcessingError
-from imaging import tasks as celery_tasks
-from imaging import webhooks
-from imaging.models import Task, WebhookDelivery, WebhookEndpoint
+from imaging.models import Task
 from imaging.selectors import task_detail
 from imaging.services import task_complete, task_fail
-from imaging.webhooks import (
+from tests.webhooks.conftest import Receiver, processing_task, spec_signature_valid
+from webhooks import services as webhooks
+from webhooks import tasks as celery_tasks
+from webhooks.models import WebhookDelivery, WebhookEndpoint
+from webhooks.services import (
     webhook_deliveries_purge,
     webhook_delivery_attempt,
     webhook_delivery_redeliver,
@@ -28,7 +30,6 @@ from imaging.webhooks import (
     webhooks_sweep,
     webhooks_task_finished,
 )
-from tests.webhooks.conftest import Receiver, processing_task, spec_signature_valid
 
 pytestmark = pytest.mark.django_db
 

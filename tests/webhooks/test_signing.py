@@ -7,14 +7,14 @@ import time
 import pytest
 
 from accounts.models import Account
-from imaging.models import WebhookEndpoint
-from imaging.webhooks import (
+from tests.webhooks.conftest import spec_signature_valid
+from webhooks.models import WebhookEndpoint
+from webhooks.services import (
     webhook_endpoint_create,
     webhook_endpoint_secret,
     webhook_signature_compute,
     webhook_signature_verify,
 )
-from tests.webhooks.conftest import spec_signature_valid
 
 # The example published with the Standard Webhooks / Svix reference libraries.
 SPEC_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.services import user_personal_account_ensure
 from core.errors import InvalidRequest
-from imaging.webhooks import (
+from webhooks.services import (
     MAX_DESCRIPTION_LENGTH,
     MAX_URL_LENGTH,
     CallbackUrlRejected,

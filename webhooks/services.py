@@ -53,8 +53,9 @@ from core.outgoing import (
     outgoing_url_parse,
     pinned_client,
 )
-from imaging.models import Task, WebhookDelivery, WebhookEndpoint, new_webhook_secret_salt
+from imaging.models import Task, new_webhook_secret_salt
 from imaging.selectors import iso_utc, task_detail
+from webhooks.models import WebhookDelivery, WebhookEndpoint
 
 logger = logging.getLogger(__name__)
 
@@ -336,8 +337,7 @@ def webhooks_task_finished(*, task_id: int) -> list[WebhookDelivery]:
 
 def webhook_delivery_enqueue(*, delivery_id: int, countdown: int | None = None) -> bool:
     """Queue an attempt; a broker that is down is logged, not raised (the sweep queues it later)."""
-    # imaging.tasks imports imaging.services, which imports this module.
-    from imaging.tasks import webhook_deliver
+    from webhooks.tasks import webhook_deliver  # webhooks.tasks imports this module
 
     try:
         webhook_deliver.apply_async(args=[delivery_id], queue=QUEUE, countdown=countdown)
