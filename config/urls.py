@@ -13,14 +13,6 @@ from api.docs import docs_page
 from api.health import healthz
 from billing.views import billing, pricing
 from imaging.views import file_serve
-from webhooks.views import (
-    webhook_endpoint_create_view,
-    webhook_endpoint_delete_view,
-    webhook_endpoint_rotate_view,
-    webhook_endpoint_switch_view,
-    webhook_redeliver_view,
-    webhooks_page,
-)
 
 urlpatterns = [
     path("", TemplateView.as_view(template_name="home.html"), name="home"),
@@ -30,28 +22,7 @@ urlpatterns = [
     path("billing", billing, name="billing"),
     path("billing/", include("billing.urls")),
     path("", include("accounts.urls")),
-    path("webhooks", webhooks_page, name="webhooks"),
-    path("webhooks/endpoints", webhook_endpoint_create_view, name="webhook_endpoint_create"),
-    path(
-        "webhooks/endpoints/<str:endpoint_id>/delete",
-        webhook_endpoint_delete_view,
-        name="webhook_endpoint_delete",
-    ),
-    path(
-        "webhooks/endpoints/<str:endpoint_id>/switch",
-        webhook_endpoint_switch_view,
-        name="webhook_endpoint_switch",
-    ),
-    path(
-        "webhooks/endpoints/<str:endpoint_id>/rotate-secret",
-        webhook_endpoint_rotate_view,
-        name="webhook_endpoint_rotate",
-    ),
-    path(
-        "webhooks/deliveries/<str:delivery_id>/redeliver",
-        webhook_redeliver_view,
-        name="webhook_redeliver",
-    ),
+    path("", include("webhooks.urls")),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
