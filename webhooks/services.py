@@ -11,7 +11,7 @@ base64 part after `whsec_`.
 Secrets are not stored: `whsec_` + base64 HMAC-SHA256(SECRET_KEY, "nanobanana-webhook:" + salt),
 so a copy of the database reveals none (a new salt is a new secret; so is a new SECRET_KEY).
 
-Delivery is as careful as image fetching (imaging.inputs), with the same machinery: http(s) only,
+Delivery goes through core.outgoing, the machinery image fetches use too: http(s) only,
 no credentials, the host resolved once and every address public unless the host is in
 NANOBANANA_FETCH_ALLOW_HOSTS, the connection pinned to the vetted address (hostname kept for
 SNI and certificates), one deadline over it all, no redirects followed (a 3xx is a failure), the
