@@ -14,20 +14,18 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.base import ApiView
+from webhooks.delivery import MAX_URL_LENGTH
 from webhooks.models import WebhookDelivery, WebhookEndpoint
+from webhooks.selectors import webhook_delivery_list, webhook_endpoint_get, webhook_endpoint_list
 from webhooks.services import (
     MAX_DESCRIPTION_LENGTH,
-    MAX_URL_LENGTH,
-    webhook_delivery_list,
     webhook_delivery_redeliver,
     webhook_endpoint_create,
     webhook_endpoint_delete,
-    webhook_endpoint_get,
-    webhook_endpoint_list,
-    webhook_endpoint_secret,
     webhook_endpoint_secret_rotate,
     webhook_endpoint_update,
 )
+from webhooks.signing import webhook_endpoint_secret
 
 SIGNING_DOC = (
     "Registers a callback URL (http or https, on a public address). When a task of the account "

@@ -26,16 +26,11 @@ that was down, or a worker that died mid-attempt only delays a delivery.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
 import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import httpx
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
@@ -44,37 +39,38 @@ from django.utils.translation import gettext as _
 from kombu.exceptions import OperationalError as BrokerError
 
 from accounts.models import Account
-from core.errors import InvalidRequest, NotFound
+from core.errors import InvalidRequest
 from core.outgoing import (
     Deadline,
-    IPAddress,
-    UrlRefused,
-    outgoing_url_addresses,
-    outgoing_url_parse,
-    pinned_client,
 )
 from imaging.models import Task, new_webhook_secret_salt
 from imaging.selectors import iso_utc, task_detail
+from webhooks.delivery import (
+    USER_AGENT,
+    AttemptFailed,
+    callback_url_vetted,
+    delivery_post,
+)
 from webhooks.models import WebhookDelivery, WebhookEndpoint
+from webhooks.selectors import (
+    DUE_GRACE,
+    webhook_deliveries_due,
+    webhook_delivery_get,
+    webhook_endpoint_get,
+)
+from webhooks.signing import (
+    message_body,
+    webhook_endpoint_signing_secrets,
+    webhook_signature_compute,
+)
 
 logger = logging.getLogger(__name__)
 
-SECRET_PREFIX = "whsec_"  # noqa: S105 (a format prefix, not a secret)
-SECRET_CONTEXT = "nanobanana-webhook:"  # noqa: S105 (HMAC domain separation)
-SIGNATURE_VERSION = "v1"
-# Standard Webhooks' recommended replay window for receivers.
-SIGNATURE_TOLERANCE_SECONDS = 300
-USER_AGENT = "NanoBanana-Webhooks/1"
 QUEUE = "celery"  # light I/O: never behind image work on the cpu or gpu queues
-MAX_URL_LENGTH = 2048
 MAX_DESCRIPTION_LENGTH = 200
-DELIVERIES_SHOWN = 50
-SWEEP_BATCH = 500
 # Longer than an attempt can last (DNS + connect + request all fit in WEBHOOK_TIMEOUT_SECONDS):
 # past it, a claimed attempt whose worker died is due again.
 ATTEMPT_LEASE_SECONDS = 120
-# A countdown message may fire a little before the due time the database holds.
-DUE_GRACE = timedelta(seconds=2)
 
 EVENT_TYPES = {
     Task.Status.COMPLETED: WebhookDelivery.EventType.TASK_COMPLETED,
@@ -85,113 +81,10 @@ EVENT_TYPES = {
 # --- signing ------------------------------------------------------------------------------------
 
 
-def webhook_endpoint_secret(*, endpoint: WebhookEndpoint) -> str:
-    """The endpoint's signing secret (`whsec_…`), derived, never stored."""
-    return _secret_from_salt(endpoint.secret_salt)
-
-
-def webhook_endpoint_signing_secrets(
-    *, endpoint: WebhookEndpoint, now: datetime | None = None
-) -> list[str]:
-    """The secrets a message is signed with: the current one and, for
-    WEBHOOK_SECRET_ROTATION_GRACE_SECONDS after a rotation, the previous one too, so a receiver
-    can switch to the new secret at its own pace (Standard Webhooks allows several signatures)."""
-    secrets = [webhook_endpoint_secret(endpoint=endpoint)]
-    rotated_at = endpoint.secret_rotated_at
-    grace = timedelta(seconds=settings.WEBHOOK_SECRET_ROTATION_GRACE_SECONDS)
-    in_grace = rotated_at is not None and (now or timezone.now()) < rotated_at + grace
-    if endpoint.previous_secret_salt and in_grace:
-        secrets.append(_secret_from_salt(endpoint.previous_secret_salt))
-    return secrets
-
-
-def _secret_from_salt(salt: str) -> str:
-    digest = hmac.new(
-        settings.SECRET_KEY.encode(), (SECRET_CONTEXT + salt).encode(), hashlib.sha256
-    ).digest()
-    return SECRET_PREFIX + base64.b64encode(digest).decode("ascii")
-
-
-def webhook_signature_compute(*, secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
-    """The `webhook-signature` header value for one message."""
-    key = base64.b64decode(secret.removeprefix(SECRET_PREFIX))
-    signed = f"{msg_id}.{timestamp}.".encode() + body
-    digest = hmac.new(key, signed, hashlib.sha256).digest()
-    return f"{SIGNATURE_VERSION},{base64.b64encode(digest).decode('ascii')}"
-
-
-def webhook_signature_verify(
-    *,
-    secret: str,
-    msg_id: str,
-    timestamp: str,
-    signature: str,
-    body: bytes,
-    now: float | None = None,
-    tolerance: int = SIGNATURE_TOLERANCE_SECONDS,
-) -> bool:
-    """Whether a received message is ours and recent: any of the space-separated `v1,` signatures
-    matches, and the timestamp is within `tolerance` seconds of now (either way)."""
-    try:
-        sent_at = int(timestamp)
-        expected = webhook_signature_compute(
-            secret=secret, msg_id=msg_id, timestamp=sent_at, body=body
-        )
-    except ValueError:  # not a number, or a secret that is not base64 (binascii.Error)
-        return False
-    if abs((time.time() if now is None else now) - sent_at) > tolerance:
-        return False
-    expected_mac = expected.partition(",")[2].encode()
-    for candidate in signature.split():
-        version, _comma, mac = candidate.partition(",")
-        if version == SIGNATURE_VERSION and hmac.compare_digest(mac.encode(), expected_mac):
-            return True
-    return False
-
-
-def _body(payload: dict) -> bytes:
-    # Sorted keys: jsonb does not keep key order, and every attempt should send the same bytes.
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
 # --- callback URLs ------------------------------------------------------------------------------
 
 
-class CallbackUrlRejected(InvalidRequest):
-    """400 INVALID_REQUEST naming the `url` field; `reason` is the sentence alone (for forms)."""
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-        super().__init__(f"url: {reason}")
-
-
-def _callback_url_vetted(raw: str, *, deadline: Deadline) -> tuple[httpx.URL, list[IPAddress]]:
-    """The URL and its addresses under the rules for image URLs; CallbackUrlRejected naming the
-    `url` field otherwise."""
-    raw = raw.strip()
-    if not raw:
-        raise CallbackUrlRejected(_("Enter the URL to send webhooks to."))
-    try:
-        url = outgoing_url_parse(raw, max_length=MAX_URL_LENGTH)
-        return url, outgoing_url_addresses(url, deadline=deadline)
-    except UrlRefused as refused:
-        raise CallbackUrlRejected(refused.reason) from None
-    except InvalidRequest:  # the lookup outlasted the deadline
-        raise CallbackUrlRejected(_("The URL's host could not be resolved.")) from None
-
-
 # --- endpoints ----------------------------------------------------------------------------------
-
-
-def webhook_endpoint_list(*, account: Account) -> list[WebhookEndpoint]:
-    return list(WebhookEndpoint.objects.for_account(account).order_by("created_at", "pk"))
-
-
-def webhook_endpoint_get(*, account: Account, public_id: str) -> WebhookEndpoint:
-    endpoint = WebhookEndpoint.objects.for_account(account).filter(public_id=public_id).first()
-    if endpoint is None:  # another tenant's endpoint is as absent as one that never existed
-        raise NotFound(f"webhook endpoint {public_id!r} not found")
-    return endpoint
 
 
 def webhook_endpoint_create(
@@ -200,7 +93,7 @@ def webhook_endpoint_create(
     """Register a callback URL after vetting it like a delivery would (a URL that could never be
     delivered to is refused now, not silently failed later)."""
     deadline = Deadline(float(settings.WEBHOOK_TIMEOUT_SECONDS))
-    parsed, _addresses = _callback_url_vetted(url, deadline=deadline)
+    parsed, _addresses = callback_url_vetted(url, deadline=deadline)
     description = _description_checked(description)
     limit = settings.WEBHOOK_MAX_ENDPOINTS_PER_ACCOUNT
     with transaction.atomic():
@@ -262,41 +155,6 @@ def webhook_endpoint_delete(*, account: Account, public_id: str) -> None:
 
 
 # --- deliveries: reads --------------------------------------------------------------------------
-
-
-def webhook_delivery_list(
-    *, account: Account, endpoint: WebhookEndpoint | None = None, limit: int = DELIVERIES_SHOWN
-) -> list[WebhookDelivery]:
-    """The most recent deliveries, newest first: of one endpoint, or of the whole account."""
-    deliveries = WebhookDelivery.objects.for_account(account).select_related("endpoint", "task")
-    if endpoint is not None:
-        deliveries = deliveries.filter(endpoint=endpoint)
-    return list(deliveries.order_by("-created_at", "-pk")[:limit])
-
-
-def webhook_delivery_get(*, account: Account, public_id: str) -> WebhookDelivery:
-    delivery = (
-        WebhookDelivery.objects.for_account(account)
-        .select_related("endpoint", "task")
-        .filter(public_id=public_id)
-        .first()
-    )
-    if delivery is None:
-        raise NotFound(f"webhook delivery {public_id!r} not found")
-    return delivery
-
-
-def webhook_deliveries_due(*, now: datetime | None = None, limit: int = SWEEP_BATCH) -> list[int]:
-    """Ids of pending deliveries whose next attempt is due (none of them mid-attempt: a claimed
-    attempt's lease keeps it in the future), oldest first. Every account's: run by beat."""
-    now = now or timezone.now()
-    return list(
-        WebhookDelivery.unscoped_objects.filter(
-            status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now
-        )
-        .order_by("next_attempt_at")
-        .values_list("pk", flat=True)[:limit]
-    )
 
 
 # --- deliveries: creating and queueing ----------------------------------------------------------
@@ -407,10 +265,6 @@ class AttemptOutcome:
 SKIPPED = AttemptOutcome(status="skipped")
 
 
-class _AttemptFailed(Exception):
-    """The POST did not reach a 2xx answer; the message is the delivery's `last_error`."""
-
-
 def webhook_delivery_attempt(*, delivery_id: int) -> AttemptOutcome:
     """Make the delivery's next attempt if it is due: POST, record the answer, schedule a retry."""
     delivery = _delivery_claim(delivery_id=delivery_id)
@@ -420,7 +274,7 @@ def webhook_delivery_attempt(*, delivery_id: int) -> AttemptOutcome:
     if not endpoint.is_active:
         return _attempt_record(delivery, status_code=None, error="endpoint disabled", final=True)
     timestamp = int(time.time())
-    body = _body(delivery.payload)
+    body = message_body(delivery.payload)
     headers = {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
@@ -435,9 +289,9 @@ def webhook_delivery_attempt(*, delivery_id: int) -> AttemptOutcome:
     }
     status_code = None
     try:
-        status_code = _post(url=endpoint.url, body=body, headers=headers)
+        status_code = delivery_post(url=endpoint.url, body=body, headers=headers)
         error = "" if 200 <= status_code < 300 else f"HTTP {status_code}"
-    except _AttemptFailed as failure:
+    except AttemptFailed as failure:
         error = str(failure)
     except Exception:
         # Our bug, not the receiver's: logged, and the schedule goes on as for any failure.
@@ -526,32 +380,3 @@ def _endpoint_failed(*, endpoint_id: int, error: str) -> None:
         is_active=False, disabled_reason=reason
     ):
         logger.warning("webhook endpoint %s switched off: %s", endpoint_id, reason)
-
-
-def _post(*, url: str, body: bytes, headers: dict[str, str]) -> int:
-    """The receiver's status code, from the first vetted address that accepts a connection."""
-    deadline = Deadline(float(settings.WEBHOOK_TIMEOUT_SECONDS))
-    try:
-        # Resolved and vetted again on every attempt: the name may point elsewhere by now.
-        parsed, addresses = _callback_url_vetted(url, deadline=deadline)
-    except CallbackUrlRejected as rejected:
-        raise _AttemptFailed(rejected.reason) from None
-    host = parsed.raw_host.decode("ascii")
-    timeout = httpx.Timeout(
-        float(settings.WEBHOOK_TIMEOUT_SECONDS),
-        connect=float(settings.WEBHOOK_CONNECT_TIMEOUT_SECONDS),
-    )
-    for index, address in enumerate(addresses):
-        client = pinned_client(host=host, address=address, deadline=deadline, timeout=timeout)
-        try:
-            with client, client.stream("POST", parsed, content=body, headers=headers) as response:
-                # The body is never read: the status is the whole answer.
-                return response.status_code
-        except (httpx.ConnectError, httpx.ConnectTimeout):
-            if index == len(addresses) - 1:
-                raise _AttemptFailed("could not connect") from None
-        except httpx.TimeoutException:
-            raise _AttemptFailed("timed out") from None
-        except httpx.HTTPError as error:
-            raise _AttemptFailed(f"request failed ({type(error).__name__})") from None
-    raise AssertionError("unreachable: addresses is never empty")

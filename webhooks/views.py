@@ -12,19 +12,17 @@ from django.views.decorators.http import require_POST
 
 from accounts.services import user_personal_account_ensure
 from core.errors import InvalidRequest
+from webhooks.delivery import MAX_URL_LENGTH, CallbackUrlRejected
+from webhooks.selectors import webhook_delivery_list, webhook_endpoint_list
 from webhooks.services import (
     MAX_DESCRIPTION_LENGTH,
-    MAX_URL_LENGTH,
-    CallbackUrlRejected,
-    webhook_delivery_list,
     webhook_delivery_redeliver,
     webhook_endpoint_create,
     webhook_endpoint_delete,
-    webhook_endpoint_list,
-    webhook_endpoint_secret,
     webhook_endpoint_secret_rotate,
     webhook_endpoint_update,
 )
+from webhooks.signing import webhook_endpoint_secret
 
 RECENT_DELIVERIES = 20
 

@@ -22,7 +22,8 @@ from billing.services import subscription_set_plan
 from imaging.models import Task
 from imaging.services import ClaimResult, TaskInput, task_claim, task_submit
 from webhooks.models import WebhookEndpoint
-from webhooks.services import webhook_endpoint_create, webhook_endpoint_secret
+from webhooks.services import webhook_endpoint_create
+from webhooks.signing import webhook_endpoint_secret
 
 
 def spec_signature_valid(*, secret: str, headers: dict[str, str], body: bytes) -> bool:

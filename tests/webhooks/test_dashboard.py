@@ -13,7 +13,8 @@ from core.errors import ProcessingError
 from imaging.services import task_fail
 from tests.webhooks.conftest import Receiver, processing_task
 from webhooks.models import WebhookDelivery, WebhookEndpoint
-from webhooks.services import webhook_endpoint_create, webhook_endpoint_secret
+from webhooks.services import webhook_endpoint_create
+from webhooks.signing import webhook_endpoint_secret
 
 pytestmark = pytest.mark.django_db
 

@@ -24,12 +24,12 @@ from webhooks.services import (
     webhook_delivery_attempt,
     webhook_delivery_redeliver,
     webhook_endpoint_create,
-    webhook_endpoint_secret,
     webhook_endpoint_secret_rotate,
     webhook_endpoint_update,
     webhooks_sweep,
     webhooks_task_finished,
 )
+from webhooks.signing import webhook_endpoint_secret
 
 pytestmark = pytest.mark.django_db
 

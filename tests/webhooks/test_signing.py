@@ -9,8 +9,8 @@ import pytest
 from accounts.models import Account
 from tests.webhooks.conftest import spec_signature_valid
 from webhooks.models import WebhookEndpoint
-from webhooks.services import (
-    webhook_endpoint_create,
+from webhooks.services import webhook_endpoint_create
+from webhooks.signing import (
     webhook_endpoint_secret,
     webhook_signature_compute,
     webhook_signature_verify,
