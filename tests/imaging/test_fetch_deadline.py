@@ -18,6 +18,7 @@ from PIL import Image
 from core.errors import InvalidRequest
 from imaging import inputs
 from imaging.inputs import images_load
+from tests.imaging.test_inputs_fetch import start
 
 MB = 1024 * 1024
 DELAY = 1.0  # each slow URL answers after this long
@@ -87,16 +88,7 @@ class SlowHandler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server() -> Iterator[SlowServer]:
-    server = SlowServer()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.stop.set()
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    yield from start(SlowServer())
 
 
 @pytest.fixture(autouse=True)
