@@ -41,6 +41,8 @@ class TaskAdmin(admin.ModelAdmin):
     def cancel_and_refund(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
         cancelled = 0
         for task in queryset.select_related("account"):
+            if task.is_finished:
+                continue  # finished, or cancelled before: nothing to stop or refund
             stopped = task_cancel(
                 account=task.account, public_id=task.public_id, even_if_running=True
             )
