@@ -23,7 +23,7 @@ from rest_framework.response import Response
 from api.base import ApiView
 from api.idempotency import StoredResponse, idempotency_store
 from api.schema import BATCH_EDIT_DOCS, image_operation
-from billing.costs import Operation, operation_cost
+from billing.costs import operation_cost
 from billing.models import CreditLedgerEntry
 from billing.selectors import (
     account_plan,
@@ -31,6 +31,7 @@ from billing.selectors import (
     charge_balance_left,
 )
 from core.errors import ProcessingError, error_body
+from core.operations import Operation
 from imaging import inputs
 from imaging.models import Task
 from imaging.notifications import connections_release, task_wait_finished

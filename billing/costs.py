@@ -1,17 +1,9 @@
 """What each operation costs in credits: the reference's table, defined once."""
 
-from django.db import models
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
-
-class Operation(models.TextChoices):
-    IMAGE_EDIT = "image_edit", _("Image edit")
-    REMOVE_BACKGROUND = "remove_background", _("Background removal")
-    TEXT_TO_IMAGE = "text_to_image", _("Text to image")
-    ENHANCE = "enhance", _("Enhance")
-    STYLE_TRANSFER = "style_transfer", _("Style transfer")
-    BATCH_EDIT = "batch_edit", _("Batch edit (per image)")
-
+from core.operations import Operation
 
 CREDIT_COSTS: dict[Operation, int] = {
     Operation.IMAGE_EDIT: 5,
@@ -21,6 +13,17 @@ CREDIT_COSTS: dict[Operation, int] = {
     Operation.STYLE_TRANSFER: 6,
     Operation.BATCH_EDIT: 5,
 }
+
+# How the price list, the dashboard and the admin name each operation.
+OPERATION_LABELS: dict[Operation, Promise] = {
+    Operation.IMAGE_EDIT: _("Image edit"),
+    Operation.REMOVE_BACKGROUND: _("Background removal"),
+    Operation.TEXT_TO_IMAGE: _("Text to image"),
+    Operation.ENHANCE: _("Enhance"),
+    Operation.STYLE_TRANSFER: _("Style transfer"),
+    Operation.BATCH_EDIT: _("Batch edit (per image)"),
+}
+OPERATION_CHOICES = [(operation.value, OPERATION_LABELS[operation]) for operation in Operation]
 
 
 def operation_cost(operation: Operation, *, images: int = 1) -> int:

@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import random_base62
 from accounts.scoping import TenantOwnedModel
-from billing.costs import Operation
+from billing.costs import OPERATION_CHOICES
 
 
 def new_task_public_id() -> str:
@@ -21,7 +21,7 @@ def new_batch_public_id() -> str:
 
 class Batch(TenantOwnedModel):
     public_id = models.CharField(max_length=40, unique=True, default=new_batch_public_id)
-    operation = models.CharField(max_length=32, choices=Operation.choices)
+    operation = models.CharField(max_length=32, choices=OPERATION_CHOICES)
     total_credits = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -45,7 +45,7 @@ class Task(TenantOwnedModel):
         Batch, null=True, blank=True, on_delete=models.CASCADE, related_name="tasks"
     )
     batch_index = models.PositiveSmallIntegerField(default=0)
-    operation = models.CharField(max_length=32, choices=Operation.choices)
+    operation = models.CharField(max_length=32, choices=OPERATION_CHOICES)
     params = models.JSONField(default=dict, blank=True)
     # Storage names of the normalized inputs the worker reads (never a client URL).
     input_files = models.JSONField(default=list, blank=True)

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import connection
 
-from billing.costs import Operation
+from core.operations import Operation
 from imaging.engine import types as engine
 from imaging.models import Task
 from imaging.services import task_complete, task_is_cancelled, task_lease_renew, task_progress

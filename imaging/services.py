@@ -19,11 +19,12 @@ from kombu.exceptions import OperationalError as BrokerError
 from PIL import Image
 
 from accounts.models import Account
-from billing.costs import Operation, operation_cost
+from billing.costs import operation_cost
 from billing.models import CreditLedgerEntry
 from billing.selectors import account_plan
 from billing.services import credits_charge, credits_refund
 from core.errors import ApplicationError, NotFound, TemporaryUnavailable
+from core.operations import DIFFUSION_OPERATIONS, Operation
 from imaging.broker import broker_lost_messages, broker_marker_set
 from imaging.models import FINISHED_STATUSES, Batch, Task
 from imaging.notifications import task_finished_publish
@@ -32,13 +33,9 @@ from imaging.storage import image_save
 
 logger = logging.getLogger(__name__)
 
-GPU_OPERATIONS = frozenset(
-    {Operation.TEXT_TO_IMAGE, Operation.IMAGE_EDIT, Operation.STYLE_TRANSFER, Operation.BATCH_EDIT}
-)
-
 
 def operation_queue(operation: Operation) -> str:
-    return "gpu" if operation in GPU_OPERATIONS else "cpu"
+    return "gpu" if operation in DIFFUSION_OPERATIONS else "cpu"
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from core.operations import Operation
 from imaging.engine import shapes, text
 from imaging.engine.demo_models import demo_models_build, is_demo_model
 from imaging.engine.diffusion_compose import (
@@ -81,7 +82,6 @@ from imaging.engine.types import (
     TextToImageRequest,
 )
 
-Operation = Literal["text_to_image", "image_edit", "style_transfer", "batch_edit"]
 PipelineKind = Literal["text", "img2img", "instruct"]
 
 MAX_SIDE = 4096
@@ -150,7 +150,7 @@ class ModelManager:
 
     def pipeline(self, operation: Operation) -> LoadedPipeline:
         model = self.models.for_operation(operation)
-        wanted = "text" if operation == "text_to_image" else "image"
+        wanted = "text" if operation == Operation.TEXT_TO_IMAGE else "image"
         with self._loading:
             key = (model, wanted)
             if key not in self._pipelines:
@@ -158,7 +158,7 @@ class ModelManager:
             return self._pipelines[key]
 
     def preload(self, *operations: Operation) -> None:
-        for operation in operations or ("text_to_image", "image_edit"):
+        for operation in operations or (Operation.TEXT_TO_IMAGE, Operation.IMAGE_EDIT):
             self.pipeline(operation)
 
     def _load(self, model: str, wanted: str) -> LoadedPipeline:
@@ -225,7 +225,7 @@ def text_to_image(
     _check_cancel(should_cancel)
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    loaded = manager.pipeline("text_to_image")
+    loaded = manager.pipeline(Operation.TEXT_TO_IMAGE)
     timings["load"] = time.perf_counter() - started
     seed = _seed(request.seed)
     multiple = loaded.recipe.size_multiple
@@ -268,7 +268,7 @@ def image_edit(
     _check_size(*source.size)
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    loaded = manager.pipeline("image_edit")
+    loaded = manager.pipeline(Operation.IMAGE_EDIT)
     timings["load"] = time.perf_counter() - started
     seed = _seed(request.seed)
     steps = _Steps(on_progress, should_cancel)
@@ -313,7 +313,7 @@ def style_transfer(
     strength = _clamp(request.strength)
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    loaded = manager.pipeline("style_transfer")
+    loaded = manager.pipeline(Operation.STYLE_TRANSFER)
     timings["load"] = time.perf_counter() - started
     seed = _seed(request.seed)
     steps = _Steps(on_progress, should_cancel)
@@ -363,7 +363,7 @@ def batch_edit(
         _check_size(*source.size)
     timings: dict[str, float] = {"load": 0.0, "inference": 0.0, "postprocess": 0.0}
     started = time.perf_counter()
-    loaded = manager.pipeline("batch_edit")
+    loaded = manager.pipeline(Operation.BATCH_EDIT)
     timings["load"] = time.perf_counter() - started
     seed = _seed(request.seed)
     share = _LatentStatistics(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.operations import Operation
+
 # Production defaults (commercially usable licences; checked against diffusers 0.42.1):
 # - text-to-image: Flux2KleinPipeline + black-forest-labs/FLUX.2-klein-4B (Apache-2.0), a
 #   step-distilled 4B model; Tongyi-MAI/Z-Image-Turbo (ZImagePipeline, Apache-2.0) is the
@@ -24,14 +26,14 @@ class DiffusionModels:
     style_transfer: str | None = None
     batch_edit: str | None = None
 
-    def for_operation(self, operation: str) -> str:
+    def for_operation(self, operation: Operation) -> str:
         match operation:
-            case "text_to_image":
+            case Operation.TEXT_TO_IMAGE:
                 return self.text_to_image
-            case "image_edit":
+            case Operation.IMAGE_EDIT:
                 return self.image_edit
-            case "style_transfer":
+            case Operation.STYLE_TRANSFER:
                 return self.style_transfer or self.image_edit
-            case "batch_edit":
+            case Operation.BATCH_EDIT:
                 return self.batch_edit or self.image_edit
         raise ValueError(f"no diffusion model for operation {operation!r}")

@@ -5,11 +5,12 @@ from django.core.management import CommandError, call_command
 from django.db.models import Sum
 
 from accounts.models import Account
-from billing.costs import Operation, operation_cost
+from billing.costs import operation_cost
 from billing.models import CreditLedgerEntry
 from billing.selectors import account_billing_summary, credits_drift, plan_get
 from billing.services import credits_charge, credits_refund, subscription_set_plan
 from core.errors import InsufficientCredits
+from core.operations import Operation
 
 pytestmark = pytest.mark.django_db
 

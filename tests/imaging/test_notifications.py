@@ -12,8 +12,8 @@ from django.test import override_settings
 from PIL import Image
 
 from accounts.models import Account
-from billing.costs import Operation
 from billing.services import credits_set_balance
+from core.operations import Operation
 from imaging import notifications
 from imaging.models import Task
 from imaging.services import TaskInput, task_complete, task_submit

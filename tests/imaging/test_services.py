@@ -11,12 +11,12 @@ from PIL import Image
 
 from accounts.models import Account
 from accounts.services import user_personal_account_ensure
-from billing.costs import Operation
 from billing.models import CreditLedgerEntry
 from billing.selectors import account_billing_summary, plan_get
 from billing.services import credits_set_balance, subscription_set_plan
 from config.celery import app as celery_app
 from core.errors import InsufficientCredits, NotFound, ProcessingError, TemporaryUnavailable
+from core.operations import Operation
 from imaging.models import Task
 from imaging.selectors import task_detail
 from imaging.services import (

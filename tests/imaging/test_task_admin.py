@@ -6,8 +6,8 @@ from django.urls import reverse
 from PIL import Image
 
 from accounts.models import Account, User
-from billing.costs import Operation
 from billing.selectors import account_billing_summary
+from core.operations import Operation
 from imaging.models import Task
 from imaging.services import ClaimResult, TaskInput, task_claim, task_submit
 

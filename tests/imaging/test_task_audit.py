@@ -10,8 +10,8 @@ from django.utils import timezone
 from PIL import Image
 
 from accounts.models import Account
-from billing.costs import Operation
 from core.errors import ProcessingError
+from core.operations import Operation
 from imaging.models import Task
 from imaging.selectors import tasks_audit
 from imaging.services import TaskInput, task_fail, task_submit

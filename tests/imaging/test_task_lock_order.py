@@ -12,7 +12,7 @@ from PIL import Image
 
 from accounts.models import Account
 from accounts.services import user_create, user_personal_account_ensure
-from billing.costs import Operation
+from core.operations import Operation
 from imaging.models import Task
 from imaging.services import TaskInput, task_cancel, task_submit
 from tests.conftest import IN_CI

@@ -12,12 +12,12 @@ from kombu import Exchange, Queue
 from PIL import Image
 
 from accounts.models import Account
-from billing.costs import Operation
 from billing.models import CreditLedgerEntry
 from billing.selectors import account_billing_summary, plan_get
 from billing.services import subscription_set_plan
 from config.celery import app as celery_app
 from core.errors import ProcessingError
+from core.operations import Operation
 from imaging.broker import MARKER_QUEUE, TASK_QUEUES, broker_lost_messages, broker_marker_set
 from imaging.models import Task
 from imaging.runner import LeaseKeeper

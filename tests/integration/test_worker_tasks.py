@@ -16,7 +16,7 @@ import django, json, sys; django.setup()
 from PIL import Image
 from accounts.models import User
 from accounts.services import user_personal_account_ensure
-from billing.costs import Operation
+from core.operations import Operation
 from imaging.services import TaskInput, task_submit
 account = user_personal_account_ensure(user=User.objects.get(email=sys.argv[1]))
 params = json.loads(sys.argv[3])

@@ -16,9 +16,9 @@ import pytest
 from PIL import Image
 
 from accounts.models import Account
-from billing.costs import Operation
 from billing.selectors import plan_get
 from billing.services import subscription_set_plan
+from core.operations import Operation
 from imaging.models import Task
 from imaging.services import ClaimResult, TaskInput, task_claim, task_submit
 from webhooks.models import WebhookEndpoint
