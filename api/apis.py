@@ -3,7 +3,6 @@ tasks and batches. Thin classes that call one selector or service and render the
 
 from __future__ import annotations
 
-from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -12,10 +11,9 @@ from rest_framework.response import Response
 from accounts.selectors import account_owner
 from api.base import ApiView
 from billing.selectors import ALLOWED_IMAGE_FORMATS, account_billing_summary
-from core.errors import TaskNotCancellable
 from imaging.models import Task
 from imaging.selectors import batch_detail, batch_get, task_detail, task_get
-from imaging.services import task_cancel
+from imaging.services import task_cancel_by_owner
 
 
 class AccountApi(ApiView):
@@ -120,12 +118,7 @@ class TaskCancelApi(ApiView):
         "no-op. A task a worker is running or that has finished is `409 TASK_NOT_CANCELLABLE`.",
     )
     def post(self, request: Request, task_id: str) -> Response:
-        task = task_cancel(account=request.user.account, public_id=task_id)
-        if task.status != Task.Status.CANCELLED:
-            raise TaskNotCancellable(
-                _("Only pending or stalled tasks can be cancelled; this one is %(status)s.")
-                % {"status": task.status}
-            )
+        task = task_cancel_by_owner(account=request.user.account, public_id=task_id)
         return Response(task_detail(task=task))
 
 

@@ -7,7 +7,6 @@ reference's shape when the task finishes in time (else the 202 stands).
 
 from __future__ import annotations
 
-import random
 from typing import Any, ClassVar
 
 from asgiref.sync import SyncToAsync, sync_to_async
@@ -23,25 +22,26 @@ from rest_framework.response import Response
 from api.base import ApiView
 from api.idempotency import StoredResponse, idempotency_store
 from api.schema import BATCH_EDIT_DOCS, image_operation
+from api.serializers import (
+    OperationResultSerializer,
+    RemoveBackgroundResultSerializer,
+    TaskAcceptedSerializer,
+)
 from billing.costs import operation_cost
 from billing.models import CreditLedgerEntry
-from billing.selectors import (
-    account_plan,
-    account_upload_limit_bytes,
-    charge_balance_left,
-)
+from billing.selectors import charge_balance_left
 from core.errors import ProcessingError, error_body
 from core.operations import Operation
 from imaging import inputs
+from imaging.engine import types as engine
 from imaging.models import Task
 from imaging.notifications import connections_release, task_wait_finished
 from imaging.selectors import task_get, task_image_url, task_mask_url
-from imaging.services import TaskInput, tasks_submit
+from imaging.services import SEED_MAX, task_inputs_prepare, tasks_submit
+from imaging.storage import DEFAULT_OUTPUT_FORMAT, OUTPUT_FORMATS
 
-OUTPUT_FORMATS = ["jpeg", "png"]
 CREDITS_USED_HEADER = "X-Credits-Used"
 CREDITS_REMAINING_HEADER = "X-Credits-Remaining"
-SEED_MAX = 2**32 - 1
 
 
 class ImageSourceField(serializers.CharField):
@@ -54,8 +54,32 @@ class ImageSourceField(serializers.CharField):
         return value
 
 
+# The fields' defaults and choices are the engine requests' own (imaging.engine.types).
+
+
 def seed_field() -> serializers.IntegerField:
     return serializers.IntegerField(required=False, min_value=0, max_value=SEED_MAX)
+
+
+def output_format_field() -> serializers.ChoiceField:
+    return serializers.ChoiceField(choices=list(OUTPUT_FORMATS), default=DEFAULT_OUTPUT_FORMAT)
+
+
+def strength_field(request: type) -> serializers.FloatField:
+    return serializers.FloatField(
+        default=engine.request_default(request, "strength"), min_value=0.1, max_value=1.0
+    )
+
+
+def side_field(name: str) -> serializers.IntegerField:
+    default = engine.request_default(engine.TextToImageRequest, name)
+    return serializers.IntegerField(default=default, min_value=64, max_value=2048)
+
+
+def choice_field(request: type, name: str) -> serializers.ChoiceField:
+    return serializers.ChoiceField(
+        choices=engine.request_choices(request, name), default=engine.request_default(request, name)
+    )
 
 
 class OperationApi(ApiView):
@@ -72,27 +96,28 @@ class OperationApi(ApiView):
         serializer = self.InputSerializer(data=self._data_with_uploads(request))
         serializer.is_valid(raise_exception=True)
         params = dict(serializer.validated_data)
-        inputs = self.task_inputs(account=account, params=params)
+        inputs = task_inputs_prepare(
+            account=account,
+            operation=self.operation,
+            params=params,
+            sources=self.image_sources(params),
+        )
         tasks = tasks_submit(account=account, operation=self.operation, inputs=inputs)
         return self.accepted(tasks)
 
-    def task_inputs(self, *, account: Any, params: dict) -> list[TaskInput]:
-        sources = [params.pop(name) for name in self.image_fields]
-        params.setdefault("seed", random.randint(0, SEED_MAX))  # noqa: S311 (not a secret)
-        images = tuple(images_load(account=account, sources=sources, operation=self.operation))
-        return [TaskInput(params=params, images=images)]
+    def image_sources(self, params: dict) -> list[Any]:
+        """The request's image sources, taken out of its parameters (they are stored as files)."""
+        return [params.pop(name) for name in self.image_fields]
 
     def accepted(self, tasks: list[Task]) -> Response:
         (task,) = tasks
-        response = Response(
-            {
-                "success": True,
-                "task_id": task.public_id,
-                "status": task.status,
-                "credits_used": task.credits,
-            },
-            status=202,
-        )
+        body = {
+            "success": True,
+            "task_id": task.public_id,
+            "status": task.status,
+            "credits_used": task.credits,
+        }
+        response = Response(TaskAcceptedSerializer(body).data, status=202)
         response["Location"] = reverse("api:task", kwargs={"task_id": task.public_id})
         response.nb_task_pk = task.pk
         return credit_headers_added(response, last_charge=task.charge, used=task.credits)
@@ -131,24 +156,6 @@ def credit_headers_added(
     return response
 
 
-def images_load(*, account: Any, sources: list[Any], operation: Operation) -> list:
-    """The request's images under the account's limits, fetched together under one deadline and
-    in a shape the operation takes (400 before anything is charged)."""
-    if not sources:
-        return []
-    return inputs.images_load(
-        sources=sources,
-        operation=operation,
-        max_bytes=account_upload_limit_bytes(account=account),
-        max_pixels=pixel_limit(account=account),
-    )
-
-
-def pixel_limit(*, account: Any) -> int:
-    """Decoded size cap per plan: 2 megapixels per MB of the plan's file limit."""
-    return account_plan(account=account).max_file_size_mb * 2_000_000
-
-
 class UploadOrUrl(ImageSourceField):
     def to_internal_value(self, data: Any) -> Any:
         if hasattr(data, "read"):
@@ -163,9 +170,11 @@ class ImageEditApi(OperationApi):
     class InputSerializer(serializers.Serializer):
         prompt = serializers.CharField(max_length=2000)
         image_url = UploadOrUrl()
-        strength = serializers.FloatField(default=0.8, min_value=0.1, max_value=1.0)
-        preserve_scene = serializers.BooleanField(default=False)
-        output_format = serializers.ChoiceField(choices=OUTPUT_FORMATS, default="jpeg")
+        strength = strength_field(engine.ImageEditRequest)
+        preserve_scene = serializers.BooleanField(
+            default=engine.request_default(engine.ImageEditRequest, "preserve_scene")
+        )
+        output_format = output_format_field()
         seed = seed_field()
 
 
@@ -175,8 +184,12 @@ class RemoveBackgroundApi(OperationApi):
 
     class InputSerializer(serializers.Serializer):
         image_url = UploadOrUrl()
-        return_mask = serializers.BooleanField(default=False)
-        edge_smooth = serializers.BooleanField(default=True)
+        return_mask = serializers.BooleanField(
+            default=engine.request_default(engine.RemoveBackgroundRequest, "return_mask")
+        )
+        edge_smooth = serializers.BooleanField(
+            default=engine.request_default(engine.RemoveBackgroundRequest, "edge_smooth")
+        )
 
 
 @image_operation("text_to_image")
@@ -186,13 +199,11 @@ class TextToImageApi(OperationApi):
 
     class InputSerializer(serializers.Serializer):
         prompt = serializers.CharField(max_length=2000)
-        width = serializers.IntegerField(default=512, min_value=64, max_value=2048)
-        height = serializers.IntegerField(default=512, min_value=64, max_value=2048)
-        style = serializers.ChoiceField(
-            choices=["realistic", "anime", "artistic"], default="realistic"
-        )
-        quality = serializers.ChoiceField(choices=["standard", "high"], default="standard")
-        output_format = serializers.ChoiceField(choices=OUTPUT_FORMATS, default="jpeg")
+        width = side_field("width")
+        height = side_field("height")
+        style = choice_field(engine.TextToImageRequest, "style")
+        quality = choice_field(engine.TextToImageRequest, "quality")
+        output_format = output_format_field()
         seed = seed_field()
 
         def validate(self, attrs: dict) -> dict:
@@ -210,8 +221,8 @@ class StyleTransferApi(OperationApi):
     class InputSerializer(serializers.Serializer):
         content_image_url = UploadOrUrl()
         style_image_url = UploadOrUrl()
-        strength = serializers.FloatField(default=0.8, min_value=0.1, max_value=1.0)
-        output_format = serializers.ChoiceField(choices=OUTPUT_FORMATS, default="jpeg")
+        strength = strength_field(engine.StyleTransferRequest)
+        output_format = output_format_field()
         seed = seed_field()
 
 
@@ -221,11 +232,9 @@ class EnhanceApi(OperationApi):
 
     class InputSerializer(serializers.Serializer):
         image_url = UploadOrUrl()
-        enhancement_type = serializers.ChoiceField(
-            choices=["upscale", "denoise", "color"], default="upscale"
-        )
-        upscale_factor = serializers.ChoiceField(choices=[2, 4], default=2)
-        output_format = serializers.ChoiceField(choices=OUTPUT_FORMATS, default="jpeg")
+        enhancement_type = choice_field(engine.EnhanceRequest, "enhancement_type")
+        upscale_factor = choice_field(engine.EnhanceRequest, "upscale_factor")
+        output_format = output_format_field()
 
 
 class BatchEditApi(OperationApi):
@@ -237,26 +246,17 @@ class BatchEditApi(OperationApi):
     class InputSerializer(serializers.Serializer):
         prompt = serializers.CharField(max_length=2000)
         image_urls = serializers.ListField(child=ImageSourceField(), min_length=1, max_length=20)
-        preserve_character = serializers.BooleanField(default=True)
-        style_consistency = serializers.BooleanField(default=True)
-        output_format = serializers.ChoiceField(choices=OUTPUT_FORMATS, default="jpeg")
+        preserve_character = serializers.BooleanField(
+            default=engine.request_default(engine.BatchEditRequest, "preserve_character")
+        )
+        style_consistency = serializers.BooleanField(
+            default=engine.request_default(engine.BatchEditRequest, "style_consistency")
+        )
+        output_format = output_format_field()
         seed = seed_field()
 
-    def task_inputs(self, *, account: Any, params: dict) -> list[TaskInput]:
-        sources = params.pop("image_urls")
-        limit = account_plan(account=account).max_batch_images
-        if len(sources) > limit:
-            raise serializers.ValidationError(
-                {"image_urls": _("your plan allows %(n)d images per batch") % {"n": limit}}
-            )
-        # One seed for the whole batch; every item also gets the first image as its reference.
-        params.setdefault("seed", random.randint(0, SEED_MAX))  # noqa: S311
-        images = images_load(account=account, sources=sources, operation=self.operation)
-        first, *rest = images
-        # Later items carry the first image as their reference (see imaging.runner).
-        return [TaskInput(params=params, images=(first,))] + [
-            TaskInput(params=params, images=(image, first)) for image in rest
-        ]
+    def image_sources(self, params: dict) -> list[Any]:
+        return params.pop("image_urls")
 
     @extend_schema_serializer(component_name="BatchEditResponse")
     class BatchOutputSerializer(serializers.Serializer):
@@ -280,14 +280,13 @@ class BatchEditApi(OperationApi):
 
     def accepted(self, tasks: list[Task]) -> Response:
         total = operation_cost(self.operation, images=len(tasks))
-        response = Response(
-            {
-                "success": True,
-                "batch_id": tasks[0].batch.public_id,
-                "tasks": [{"task_id": t.public_id, "status": "processing"} for t in tasks],
-                "total_credits": total,
-            }
-        )
+        body = {
+            "success": True,
+            "batch_id": tasks[0].batch.public_id,
+            "tasks": [{"task_id": t.public_id, "status": "processing"} for t in tasks],
+            "total_credits": total,
+        }
+        response = Response(self.BatchOutputSerializer(body).data)
         return credit_headers_added(response, last_charge=tasks[-1].charge, used=total)
 
 
@@ -307,9 +306,10 @@ def finished_body(task: Task) -> dict:
         "processing_time": task.processing_time,
         "credits_used": task.credits,
     }
-    if task.operation == Operation.REMOVE_BACKGROUND:
-        body["mask_url"] = task_mask_url(task=task)  # null unless return_mask was asked for
-    return body
+    if task.operation != Operation.REMOVE_BACKGROUND:
+        return OperationResultSerializer(body).data
+    body["mask_url"] = task_mask_url(task=task)  # null unless return_mask was asked for
+    return RemoveBackgroundResultSerializer(body).data
 
 
 def failed_body(task: Task) -> dict:

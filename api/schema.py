@@ -28,16 +28,21 @@ from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
-    extend_schema_field,
     extend_schema_serializer,
     extend_schema_view,
 )
 from rest_framework import serializers
 
 from api.parsers import MAX_JSON_DEPTH
+from api.serializers import (
+    ALWAYS,
+    FalseField,
+    OperationResultSerializer,
+    RemoveBackgroundResultSerializer,
+    TaskAcceptedSerializer,
+)
 from core.errors import ApplicationError
 from core.outgoing import MAX_URL_LENGTH as IMAGE_URL_MAX_LENGTH
-from imaging.models import Task
 
 JSON = "application/json"
 MULTIPART = "multipart/form-data"
@@ -120,21 +125,6 @@ class CallbackUrlFieldScheme(OpenApiSerializerFieldExtension):
 # --- Shared components --------------------------------------------------------------------------
 
 
-# `success` is always true (or false): an enum of one, added by `postprocess_schema` after
-# drf-spectacular's enum hook, which would otherwise turn each into a component of its own.
-ALWAYS = "x-nb-always"
-
-
-@extend_schema_field({"type": "boolean", ALWAYS: True})
-class TrueField(serializers.BooleanField):
-    pass
-
-
-@extend_schema_field({"type": "boolean", ALWAYS: False})
-class FalseField(serializers.BooleanField):
-    pass
-
-
 @extend_schema_serializer(component_name="ErrorInfo")
 class ErrorInfoSerializer(serializers.Serializer):
     code = serializers.CharField(help_text="Stable, machine-readable; never translated.")
@@ -149,33 +139,6 @@ class ErrorEnvelopeSerializer(serializers.Serializer):
     success = FalseField()
     error = ErrorInfoSerializer()
     request_id = serializers.CharField(help_text="The same as the `X-Request-ID` header.")
-
-
-@extend_schema_serializer(component_name="TaskAccepted")
-class TaskAcceptedSerializer(serializers.Serializer):
-    success = TrueField()
-    task_id = serializers.CharField()
-    status = serializers.ChoiceField(choices=Task.Status.choices)
-    credits_used = serializers.IntegerField(min_value=0)
-
-
-@extend_schema_serializer(component_name="OperationResult")
-class OperationResultSerializer(serializers.Serializer):
-    success = TrueField()
-    task_id = serializers.CharField()
-    image_url = serializers.URLField(help_text="A signed link to the result; it expires.")
-    description = serializers.CharField(allow_blank=True)
-    processing_time = serializers.FloatField(
-        allow_null=True, help_text="Seconds the worker spent on the task."
-    )
-    credits_used = serializers.IntegerField(min_value=0)
-
-
-@extend_schema_serializer(component_name="RemoveBackgroundResult")
-class RemoveBackgroundResultSerializer(OperationResultSerializer):
-    mask_url = serializers.URLField(
-        allow_null=True, help_text="The mask (white = subject); null unless `return_mask: true`."
-    )
 
 
 # --- Headers ------------------------------------------------------------------------------------

@@ -136,6 +136,12 @@ def account_upload_limit_bytes(*, account: Account) -> int:
     return account_plan(account=account).max_file_size_mb * 1024 * 1024
 
 
+def account_pixel_limit(*, account: Account) -> int:
+    """The largest decoded input the account's plan accepts: 2 megapixels per MB of its file
+    limit, so a small file cannot decode into a huge bitmap."""
+    return account_plan(account=account).max_file_size_mb * 2_000_000
+
+
 def account_billing_summary(*, account: Account) -> BillingSummary:
     subscription = subscription_get(account=account)
     period_start = subscription.last_renewed_at or _month_start()

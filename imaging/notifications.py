@@ -23,7 +23,8 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import DatabaseError, connections
 
-from imaging.models import FINISHED_STATUSES, Task
+from imaging.models import Task
+from imaging.selectors import task_finished_aget, tasks_finished
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ def connections_release() -> None:
 
 def _finished_tasks(task_ids: list[int]) -> list[Task]:
     try:
-        return list(Task.unscoped_objects.filter(pk__in=task_ids, status__in=FINISHED_STATUSES))
+        return tasks_finished(task_ids=task_ids)
     finally:
         connections_release()
 
@@ -198,7 +199,7 @@ async def _poll(*, task_id: int, timeout: float) -> Task | None:
     deadline = loop.time() + timeout
     delay = POLL_SECONDS / 4
     while True:
-        task = await Task.unscoped_objects.filter(pk=task_id, status__in=FINISHED_STATUSES).afirst()
+        task = await task_finished_aget(task_id=task_id)
         remaining = deadline - loop.time()
         if task is not None or remaining <= 0:
             return task

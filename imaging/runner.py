@@ -13,16 +13,16 @@ from django.db import connection
 
 from core.operations import Operation
 from imaging.engine import types as engine
-from imaging.models import Task
-from imaging.services import task_complete, task_is_cancelled, task_lease_renew, task_progress
-from imaging.storage import image_open, image_save
+from imaging.selectors import task_by_pk, task_is_cancelled
+from imaging.services import task_complete, task_lease_renew, task_progress
+from imaging.storage import DEFAULT_OUTPUT_FORMAT, image_open, image_save
 
 
 def task_execute(*, task_id: int, claim_id: str | None) -> None:
     """Everything between a claimed task and a completed one; raises on failure. The claim's
     lease is renewed throughout; once it is lost (cancelled, or taken over after this worker
     stalled) the engine stops at its next progress check."""
-    task = Task.unscoped_objects.get(pk=task_id)
+    task = task_by_pk(task_id=task_id)
     images = [image_open(name=name) for name in task.input_files]
     last = [-1]
 
@@ -40,7 +40,7 @@ def task_execute(*, task_id: int, claim_id: str | None) -> None:
             on_progress=on_progress,
             should_cancel=lambda: lease.lost or task_is_cancelled(task_id=task_id),
         )
-    output_format = task.params.get("output_format", "jpeg")
+    output_format = task.params.get("output_format", DEFAULT_OUTPUT_FORMAT)
     result_files = [
         image_save(folder="results", account_id=task.account_id, image=image, fmt=output_format)
         for image in result.images
@@ -108,15 +108,12 @@ def engine_run(
 ) -> engine.EngineResult:
     """Build the engine's typed request from stored parameters and dispatch it."""
     hooks = {"on_progress": on_progress, "should_cancel": should_cancel}
-    seed = params.get("seed")
     match operation:
         case Operation.REMOVE_BACKGROUND:
             from imaging.engine.offline_background import remove_background
 
             request = engine.RemoveBackgroundRequest(
-                image=images[0],
-                return_mask=params.get("return_mask", False),
-                edge_smooth=params.get("edge_smooth", True),
+                image=images[0], **engine.request_params(engine.RemoveBackgroundRequest, params)
             )
             return remove_background(
                 request, birefnet_path=settings.IMAGING_BIREFNET_PATH or None, **hooks
@@ -125,9 +122,7 @@ def engine_run(
             from imaging.engine.offline_enhance import enhance
 
             request = engine.EnhanceRequest(
-                image=images[0],
-                enhancement_type=params.get("enhancement_type", "upscale"),
-                upscale_factor=params.get("upscale_factor", 2),
+                image=images[0], **engine.request_params(engine.EnhanceRequest, params)
             )
             return enhance(request, variant=settings.IMAGING_UPSCALE_VARIANT, **hooks)
     from imaging.engine import diffusion
@@ -136,39 +131,28 @@ def engine_run(
     match operation:
         case Operation.TEXT_TO_IMAGE:
             request = engine.TextToImageRequest(
-                prompt=params["prompt"],
-                width=params.get("width", 512),
-                height=params.get("height", 512),
-                style=params.get("style", "realistic"),
-                quality=params.get("quality", "standard"),
-                seed=seed,
+                **engine.request_params(engine.TextToImageRequest, params)
             )
             return diffusion.text_to_image(request, manager=manager, **hooks)
         case Operation.IMAGE_EDIT:
             request = engine.ImageEditRequest(
-                prompt=params["prompt"],
-                image=images[0],
-                strength=params.get("strength", 0.8),
-                preserve_scene=params.get("preserve_scene", False),
-                seed=seed,
+                image=images[0], **engine.request_params(engine.ImageEditRequest, params)
             )
             return diffusion.image_edit(request, manager=manager, **hooks)
         case Operation.STYLE_TRANSFER:
             request = engine.StyleTransferRequest(
-                content=images[0], style=images[1], strength=params.get("strength", 0.8), seed=seed
+                content=images[0],
+                style=images[1],
+                **engine.request_params(engine.StyleTransferRequest, params),
             )
             return diffusion.style_transfer(request, manager=manager, **hooks)
         case Operation.BATCH_EDIT:
-            # One task per image of a batch, all with the batch's seed. Items after the first
-            # carry the batch's first image as their reference: the engine edits [reference, own]
-            # so the first result anchors character and style, and the task keeps its own result.
+            # Items after a batch's first carry its first image as their reference: the engine
+            # edits [reference, own] so the first result anchors character and style, and the
+            # task keeps its own result.
             own, *reference = images
             request = engine.BatchEditRequest(
-                prompt=params["prompt"],
-                images=(*reference, own),
-                preserve_character=params.get("preserve_character", True),
-                style_consistency=params.get("style_consistency", True),
-                seed=seed,
+                images=(*reference, own), **engine.request_params(engine.BatchEditRequest, params)
             )
             result = diffusion.batch_edit(request, manager=manager, **hooks)
             result.images = result.images[-1:]

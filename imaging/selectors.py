@@ -1,4 +1,4 @@
-"""Reads of tasks and batches, always from the caller's account."""
+"""Reads of tasks and batches: a client's from its own account; the worker's by primary key."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from django.utils import timezone
 from accounts.models import Account
 from billing.models import CreditLedgerEntry
 from core.errors import NotFound
-from imaging.models import Batch, Task
+from imaging.models import FINISHED_STATUSES, Batch, Task
 from imaging.storage import file_url
 
 
@@ -28,6 +28,32 @@ def batch_get(*, account: Account, public_id: str) -> Batch:
     if batch is None:
         raise NotFound(f"batch {public_id!r} not found")
     return batch
+
+
+# --- The worker's reads -------------------------------------------------------------------------
+# A worker, a waiting request or a receiver of `task_finished` holds a task's primary key from a
+# claim, a submit or a signal of ours, never from a client; the task names its own account.
+
+
+def task_by_pk(*, task_id: int) -> Task | None:
+    return Task.unscoped_objects.select_related("account").filter(pk=task_id).first()
+
+
+def task_is_cancelled(*, task_id: int) -> bool:
+    return Task.unscoped_objects.filter(pk=task_id, status=Task.Status.CANCELLED).exists()
+
+
+def tasks_finished(*, task_ids: list[int]) -> list[Task]:
+    """Those of the tasks that have finished (completed, failed or cancelled)."""
+    return list(Task.unscoped_objects.filter(pk__in=task_ids, status__in=FINISHED_STATUSES))
+
+
+async def task_finished_aget(*, task_id: int) -> Task | None:
+    """The task once it has finished, else None (for async waiters)."""
+    return await Task.unscoped_objects.filter(pk=task_id, status__in=FINISHED_STATUSES).afirst()
+
+
+# --- Rendering ----------------------------------------------------------------------------------
 
 
 def task_image_url(*, task: Task) -> str | None:

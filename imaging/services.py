@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import random
 import threading
 import time
 from dataclasses import dataclass
@@ -21,10 +22,17 @@ from PIL import Image
 from accounts.models import Account
 from billing.costs import operation_cost
 from billing.models import CreditLedgerEntry
-from billing.selectors import account_plan
+from billing.selectors import account_pixel_limit, account_plan, account_upload_limit_bytes
 from billing.services import credits_charge, credits_refund
-from core.errors import ApplicationError, NotFound, TemporaryUnavailable
+from core.errors import (
+    ApplicationError,
+    InvalidRequest,
+    NotFound,
+    TaskNotCancellable,
+    TemporaryUnavailable,
+)
 from core.operations import DIFFUSION_OPERATIONS, Operation
+from imaging import inputs as image_inputs
 from imaging.broker import broker_lost_messages, broker_marker_set
 from imaging.models import FINISHED_STATUSES, Batch, Task
 from imaging.notifications import task_finished_publish
@@ -44,6 +52,49 @@ class TaskInput:
 
     params: dict
     images: tuple[Image.Image, ...] = ()
+
+
+# Seeds are drawn when a request names none, so that every stored task has one: its result can
+# be reproduced, and a batch shares one seed across its items.
+SEED_MAX = 2**32 - 1
+
+
+def task_inputs_prepare(
+    *, account: Account, operation: Operation, params: dict, sources: list
+) -> list[TaskInput]:
+    """What one request stores as tasks: its images loaded under the plan's limits (fetched
+    together, 400 before anything is charged), a seed drawn when none was given, and for a batch
+    one task per image, every item after the first edited against the first as its reference."""
+    if operation == Operation.BATCH_EDIT:
+        batch_size_check(account=account, images=len(sources))
+    params = {"seed": random.randint(0, SEED_MAX), **params}  # noqa: S311 (not a secret)
+    images = tuple(images_load(account=account, sources=sources, operation=operation))
+    if operation != Operation.BATCH_EDIT:
+        return [TaskInput(params=params, images=images)]
+    first, *rest = images
+    return [TaskInput(params=params, images=(first,))] + [
+        TaskInput(params=params, images=(image, first)) for image in rest
+    ]
+
+
+def batch_size_check(*, account: Account, images: int) -> None:
+    limit = account_plan(account=account).max_batch_images
+    if images > limit:
+        reason = _("your plan allows %(n)d images per batch") % {"n": limit}
+        raise InvalidRequest(f"image_urls: {reason}")
+
+
+def images_load(*, account: Account, sources: list, operation: Operation) -> list[Image.Image]:
+    """A request's images under the account's file and pixel limits, in a shape the operation
+    takes."""
+    if not sources:
+        return []
+    return image_inputs.images_load(
+        sources=sources,
+        operation=operation,
+        max_bytes=account_upload_limit_bytes(account=account),
+        max_pixels=account_pixel_limit(account=account),
+    )
 
 
 def task_submit(*, account: Account, operation: Operation, task_input: TaskInput) -> Task:
@@ -242,10 +293,6 @@ def task_progress(*, task_id: int, percent: int) -> None:
     )
 
 
-def task_is_cancelled(*, task_id: int) -> bool:
-    return Task.unscoped_objects.filter(pk=task_id, status=Task.Status.CANCELLED).exists()
-
-
 def task_complete(
     *,
     task_id: int,
@@ -322,6 +369,18 @@ def task_cancel(*, account: Account, public_id: str, even_if_running: bool = Fal
             _refund(task_id=task.pk, note="task cancelled")
             _finished(task_id=task.pk)
     task.refresh_from_db()
+    return task
+
+
+def task_cancel_by_owner(*, account: Account, public_id: str) -> Task:
+    """The owner's cancel (POST /v1/task/{id}/cancel): a pending or stalled task is cancelled and
+    refunded, again is a no-op; a task a worker is running or that finished is refused."""
+    task = task_cancel(account=account, public_id=public_id)
+    if task.status != Task.Status.CANCELLED:
+        raise TaskNotCancellable(
+            _("Only pending or stalled tasks can be cancelled; this one is %(status)s.")
+            % {"status": task.status}
+        )
     return task
 
 

@@ -18,6 +18,11 @@ from PIL import Image
 _LINK_KEY_SALT = "imaging.storage.file-link-key"
 
 
+# Results are JPEG unless a request asks for PNG (the API's `output_format`).
+OUTPUT_FORMATS = ("jpeg", "png")
+DEFAULT_OUTPUT_FORMAT = "jpeg"
+
+
 def image_save(*, folder: str, account_id: int, image: Image.Image, fmt: str = "png") -> str:
     """Store `image` under a random name; transparent images are always PNG."""
     fmt = "png" if image.mode in {"RGBA", "LA"} or fmt == "png" else "jpeg"

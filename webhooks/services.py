@@ -44,7 +44,7 @@ from core.outgoing import (
     Deadline,
 )
 from imaging.models import Task, new_webhook_secret_salt
-from imaging.selectors import iso_utc, task_detail
+from imaging.selectors import iso_utc, task_by_pk, task_detail
 from webhooks.delivery import (
     USER_AGENT,
     AttemptFailed,
@@ -163,7 +163,7 @@ def webhook_endpoint_delete(*, account: Account, public_id: str) -> None:
 def webhooks_task_finished(*, task_id: int) -> list[WebhookDelivery]:
     """One delivery per active endpoint of the task's account for its completion or failure, each
     queued. Called once the finish is committed; calling it again creates nothing new."""
-    task = Task.unscoped_objects.select_related("account").filter(pk=task_id).first()
+    task = task_by_pk(task_id=task_id)
     event_type = EVENT_TYPES.get(task.status) if task is not None else None
     if event_type is None:
         return []

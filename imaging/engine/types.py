@@ -1,10 +1,15 @@
-"""Typed requests and results of the engine's operations (the contract with imaging.tasks)."""
+"""Typed requests and results of the engine's operations (the contract with imaging.runner).
+
+The requests' defaults and choices are the only definition of them: the API's input serializers
+read them (`request_default`, `request_choices`) and the runner passes what a task stored
+(`request_params`)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, get_args, get_type_hints
 
 from PIL import Image
 
@@ -90,3 +95,23 @@ class EngineResult:
     seed: int | None = None
     timings: dict[str, float] = field(default_factory=dict)  # seconds per phase
     demo: bool = False  # produced by the tiny random-weight demo models
+
+
+def request_default(request: type, name: str) -> Any:
+    """The default of one field of an engine request class."""
+    (found,) = (item for item in dataclasses.fields(request) if item.name == name)
+    if found.default is dataclasses.MISSING:
+        raise LookupError(f"{request.__name__}.{name} has no default")
+    return found.default
+
+
+def request_choices(request: type, name: str) -> list[Any]:
+    """The values a Literal-typed field of an engine request class takes, in order."""
+    return list(get_args(get_type_hints(request)[name]))
+
+
+def request_params(request: type, params: dict[str, Any]) -> dict[str, Any]:
+    """Those of a task's stored parameters that are fields of `request` (the API stores them
+    complete; a field missing takes the request's own default)."""
+    names = {item.name for item in dataclasses.fields(request)}
+    return {name: value for name, value in params.items() if name in names}
