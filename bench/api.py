@@ -27,15 +27,12 @@ import platform
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -44,7 +41,10 @@ from pathlib import Path
 import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT))
+
+from tests.integration.stack import LiveStack  # noqa: E402
+
 LOAD = ROOT / "bench" / "api_load.py"
 DEFAULT_POSTGRES = "postgres://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
@@ -62,45 +62,18 @@ STALL_SECONDS = 20
 # --- the stack --------------------------------------------------------------------------------
 
 
-@dataclass
-class Stack:
-    backend: str  # "postgresql+redis" or "embedded (SQLite + filesystem broker)"
-    env: dict[str, str]
-    port: int
-    var_dir: Path
+@dataclass(kw_only=True)
+class Stack(LiveStack):
+    """The real stack (tests/integration/stack.py) on a database of the bench's own, with what the
+    report needs to know about it."""
+
+    backend: str = ""  # "PostgreSQL + Redis" or "embedded (SQLite + filesystem broker; why)"
     admin_dsn: str = ""
     admin: object = None  # one psycopg connection kept open: the server may exhaust the rest
     admin_lock: threading.Lock = field(default_factory=threading.Lock)
     db_name: str = ""
-    redis_url: str = ""
-    server: subprocess.Popen | None = None
-    worker: subprocess.Popen | None = None
-    processes: list[subprocess.Popen] = field(default_factory=list)
+    clients: list[subprocess.Popen] = field(default_factory=list)  # load processes
     changes: list[str] = field(default_factory=list)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def spawn(self, args: list[str], log: str) -> subprocess.Popen:
-        with open(self.var_dir / log, "ab") as out:
-            process = subprocess.Popen(
-                args, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT
-            )
-        self.processes.append(process)
-        return process
-
-    def log_tail(self, log: str, lines: int = 30) -> str:
-        path = self.var_dir / log
-        if not path.exists():
-            return ""
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _postgres_reachable(dsn: str) -> bool:
@@ -122,23 +95,20 @@ def _redis_reachable(url: str) -> bool:
         return False
 
 
-def stack_create(*, embedded: bool, sync_wait: float) -> Stack:
+def stack_create(*, embedded: bool, sync_wait: float, worker_concurrency: int) -> Stack:
     """Choose the backend, make its database, and point this process's Django at it."""
-    var_dir = Path(tempfile.mkdtemp(prefix="nanobanana-bench-api-"))
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DJANGO_", "DATABASE_", "REDIS_", "CELERY_"))
-    }
-    env.update(
-        DJANGO_SETTINGS_MODULE="bench.api_settings",
-        NANOBANANA_VAR_DIR=str(var_dir),
-        PYTHONUNBUFFERED="1",
-        API_SYNC_WAIT_SECONDS=str(sync_wait),
-        # Text-to-image submits pass the GPU queue-depth check (its count query still runs).
-        IMAGING_GPU_QUEUE_MAX_DEPTH=str(UNLIMITED),
+    stack = Stack(
+        var_dir=Path(tempfile.mkdtemp(prefix="nanobanana-bench-api-")),
+        settings={
+            "DJANGO_SETTINGS_MODULE": "bench.api_settings",
+            "API_SYNC_WAIT_SECONDS": str(sync_wait),
+            # Text-to-image submits pass the GPU queue-depth check (its count query still runs).
+            "IMAGING_GPU_QUEUE_MAX_DEPTH": str(UNLIMITED),
+        },
+        worker_concurrency=worker_concurrency,
+        web_options=("--no-access-log", "--timeout-graceful-shutdown", "5"),
+        worker_options=("--without-gossip", "--without-mingle"),
     )
-    stack = Stack(backend="", env=env, port=_free_port(), var_dir=var_dir)
     stack.changes += [
         "uvicorn: one process, as `make run` starts it, but with --no-access-log; a fresh one "
         "for each scenario",
@@ -162,34 +132,40 @@ def stack_create(*, embedded: bool, sync_wait: float) -> Stack:
         stack.admin_dsn, stack.db_name = admin_dsn, f"nanobanana_bench_{uuid.uuid4().hex[:8]}"
         stack.admin = psycopg.connect(admin_dsn, autocommit=True)
         stack.admin.execute(f'CREATE DATABASE "{stack.db_name}"')
-        stack.redis_url = redis_url
         redis.Redis.from_url(redis_url).flushdb()
-        env["DATABASE_URL"] = pg_server.rsplit("/", 1)[0] + f"/{stack.db_name}"
-        env["REDIS_URL"] = redis_url
+        stack.database_url = pg_server.rsplit("/", 1)[0] + f"/{stack.db_name}"
+        stack.redis_url = redis_url
         stack.changes.append(f"Redis db {BENCH_REDIS_DB} flushed before and after the run")
     else:
         why = "--embedded" if embedded else "PostgreSQL or Redis not reachable"
         stack.backend = f"embedded (SQLite + filesystem broker; {why})"
-    # This process's own Django (migrations, the account, reading tasks back) uses the same env.
+    env_use(stack)
+    return stack
+
+
+def env_use(stack: Stack) -> None:
+    """This process's own Django (migrations, the account, reading tasks back) and the load
+    processes run with the stack's environment."""
+    env = stack.env
     for key in list(os.environ):
         if key not in env:
             del os.environ[key]
     os.environ.update(env)
-    return stack
 
 
 def stack_destroy(stack: Stack) -> None:
-    # Load clients first (started last), so the server is not left holding their connections.
-    for process in reversed(stack.processes):
-        if process.poll() is None:
-            process.terminate()
+    # Load clients first, so the server is not left holding their connections.
+    for client in stack.clients:
+        if client.poll() is None:
+            client.terminate()
     deadline = time.monotonic() + 10
-    for process in reversed(stack.processes):
+    for client in stack.clients:
         try:
-            process.wait(timeout=max(deadline - time.monotonic(), 0.1))
+            client.wait(timeout=max(deadline - time.monotonic(), 0.1))
         except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            client.kill()
+            client.wait()
+    stack.stop()
     with contextlib.suppress(Exception):
         from django.db import connections
 
@@ -211,7 +187,6 @@ def stack_destroy(stack: Stack) -> None:
 
 def stack_prepare(stack: Stack) -> str:
     """Migrate, create the bench account and key, lift its plan's limits; returns the key."""
-    sys.path.insert(0, str(ROOT))
     import django
 
     django.setup()
@@ -245,91 +220,6 @@ def stack_prepare(stack: Stack) -> str:
     # This process keeps its database connection open from here on: the server may take all the
     # others, and the bench still has to read its tasks back.
     return key
-
-
-def _answers(url: str) -> bool:
-    try:
-        urllib.request.urlopen(url, timeout=1)  # noqa: S310 (our own loopback server)
-    except urllib.error.HTTPError:
-        return True
-    except OSError:
-        return False
-    return True
-
-
-def _wait_until(predicate, timeout: float, what: str, stack: Stack, log: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise RuntimeError(f"timed out waiting for {what}; its log ends:\n{stack.log_tail(log)}")
-
-
-def server_start(stack: Stack) -> None:
-    stack.server = stack.spawn(
-        [
-            str(BIN / "uvicorn"),
-            "config.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(stack.port),
-            "--lifespan",
-            "off",
-            "--log-level",
-            "warning",
-            "--no-access-log",
-            "--timeout-graceful-shutdown",
-            "5",
-        ],
-        "server.log",
-    )
-    _wait_until(lambda: _answers(stack.base_url + "/healthz"), 60, "uvicorn", stack, "server.log")
-
-
-def server_restart(stack: Stack) -> None:
-    """A fresh server process, so one scenario's leftovers (threads, connections awaiting garbage
-    collection) do not weigh on the next one's figures."""
-    stack.server.terminate()
-    try:
-        stack.server.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        stack.server.kill()
-        stack.server.wait()
-    stack.processes.remove(stack.server)
-    server_start(stack)
-
-
-def worker_start(stack: Stack, concurrency: int) -> float:
-    """Start the Celery worker; returns the seconds it took to say ready."""
-    started = time.monotonic()
-    stack.worker = stack.spawn(
-        [
-            str(BIN / "celery"),
-            "-A",
-            "config",
-            "worker",
-            "--queues",
-            "cpu,gpu,celery",
-            "--loglevel",
-            "INFO",
-            "--concurrency",
-            str(concurrency),
-            "--without-gossip",
-            "--without-mingle",
-        ],
-        "worker.log",
-    )
-    log = stack.var_dir / "worker.log"
-    _wait_until(
-        lambda: log.exists() and "ready." in log.read_text(errors="replace"),
-        120,
-        "the worker",
-        stack,
-        "worker.log",
-    )
-    return time.monotonic() - started
 
 
 def queues_purge() -> int:
@@ -396,7 +286,7 @@ _RECORD_START = re.compile(r"^\[?\d{4}-\d\d-\d\d[ T]")  # ours "2026-…", Celer
 class ServerLog:
     """The exceptions a process logged since the last mark, counted by type and message."""
 
-    def __init__(self, stack: Stack, name: str = "server.log") -> None:
+    def __init__(self, stack: Stack, name: str = "web.out") -> None:
         self.path = stack.var_dir / name
         self.offset = 0
 
@@ -438,7 +328,7 @@ def pg_sessions(stack: Stack) -> int | None:
 
 
 def server_cpu_seconds(stack: Stack) -> float:
-    times = psutil.Process(stack.server.pid).cpu_times()
+    times = psutil.Process(stack.web.pid).cpu_times()
     return times.user + times.system
 
 
@@ -466,10 +356,12 @@ def submit_scenario(stack: Stack, label: str, expected: int, args, **request: ob
         warmup=args.warmup,
         **request,
     )
-    if stack.server is None:
-        server_start(stack)
+    # A fresh server process for each scenario, so one scenario's leftovers (threads, connections
+    # awaiting garbage collection) do not weigh on the next one's figures.
+    if stack.web is None:
+        stack.web_start()
     else:
-        server_restart(stack)
+        stack.web_restart()
     log = ServerLog(stack)
     log.mark()
     sessions_before, cpu_before = pg_sessions(stack), server_cpu_seconds(stack)
@@ -508,7 +400,7 @@ class ServerSampler(threading.Thread):
     def __init__(self, stack: Stack) -> None:
         super().__init__(daemon=True)
         self.stack = stack
-        self.process = psutil.Process(stack.server.pid)
+        self.process = psutil.Process(stack.web.pid)
         self.peak_rss = self.process.memory_info().rss
         self.peak_threads = self.process.num_threads()
         self.peak_db_connections = 0
@@ -607,7 +499,7 @@ def waiters_scenario(stack: Stack, key: str, image: str, args) -> WaitResult:
 
     from imaging.models import Task
 
-    server_restart(stack)
+    stack.web_restart()
     # Warm the new server's code paths (imports, first connections) with a few 202 submits.
     body = {"image_url": image, "enhancement_type": "color", "output_format": "png"}
     auth = {"Authorization": f"Bearer {key}"}
@@ -633,7 +525,7 @@ def waiters_scenario(stack: Stack, key: str, image: str, args) -> WaitResult:
     time.sleep(0.5)
     log = ServerLog(stack)
     log.mark()
-    server = psutil.Process(stack.server.pid)
+    server = psutil.Process(stack.web.pid)
     rss_before, threads_before = server.memory_info().rss, server.num_threads()
     sampler = ServerSampler(stack)
     sampler.start()
@@ -661,7 +553,7 @@ def waiters_scenario(stack: Stack, key: str, image: str, args) -> WaitResult:
             stderr=subprocess.PIPE,
             text=True,
         )
-    stack.processes.append(client)
+    stack.clients.append(client)
     # Wait until every client's task exists, or none has appeared for 5 s (some requests failed;
     # the first tasks may take a while on a swamped server).
     submitted, last_change = 0, time.monotonic()
@@ -677,7 +569,7 @@ def waiters_scenario(stack: Stack, key: str, image: str, args) -> WaitResult:
         f"  {submitted} of {args.waiters} tasks submitted in {submit_s:.1f} s; starting the worker",
         flush=True,
     )
-    worker_ready_s = worker_start(stack, args.worker_concurrency)
+    worker_ready_s = stack.worker_start()
     # A run where no task finishes for STALL_SECONDS cannot recover in time: stop the waiters
     # still open rather than sit out API_SYNC_WAIT_SECONDS.
     finished, progress_at, stalled = 0, time.monotonic(), 0
@@ -938,7 +830,11 @@ def main() -> None:
     # that had SIGINT ignored, as background jobs are).
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    stack = stack_create(embedded=args.embedded, sync_wait=args.sync_wait)
+    stack = stack_create(
+        embedded=args.embedded,
+        sync_wait=args.sync_wait,
+        worker_concurrency=args.worker_concurrency,
+    )
     if args.waiters is None:
         args.waiters = 500 if stack.db_name else EMBEDDED_WAITERS
         if not stack.db_name:
@@ -948,7 +844,7 @@ def main() -> None:
             )
     for item in args.env:
         name, _, value = item.partition("=")
-        stack.env[name] = os.environ[name] = value
+        stack.settings[name] = os.environ[name] = value
         stack.changes.append(f"{name}={value} (--env)")
     try:
         print(f"API load benchmark on {stack.backend}; setting up...", flush=True)
@@ -998,7 +894,8 @@ def main() -> None:
             print("ERROR: unexpected answers or failed clients (see 'answers' above)")
     except Exception:
         with contextlib.suppress(Exception):
-            print("--- server log ---\n" + stack.log_tail("server.log"))
+            print("--- server log ---\n" + stack.log_tail("web.out"))
+            print("--- worker output ---\n" + stack.log_tail("worker.out"))
             print("--- worker log ---\n" + stack.log_tail("worker.log"))
         raise
     finally:

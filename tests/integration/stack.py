@@ -1,8 +1,8 @@
 """The real stack as processes: uvicorn, a Celery worker and (optionally) beat sharing a var/
-folder, on the embedded default or on given PostgreSQL and Redis servers (`LiveStack`, the
-integration tests' `stack` fixture); and a stack whose parts a test may break, with Redis and
-PostgreSQL servers of its own, never the machine's shared ones (`FaultStack`: the fault suite and
-`make reliability`)."""
+folder, on the embedded default or on given PostgreSQL and Redis servers (`LiveStack`: the
+integration tests' `stack` fixture and `make bench`); and a stack whose parts a test may break,
+with Redis and PostgreSQL servers of its own, never the machine's shared ones (`FaultStack`: the
+fault suite and `make reliability`)."""
 
 from __future__ import annotations
 
@@ -164,13 +164,18 @@ class PostgresCluster:
 @dataclass(kw_only=True)
 class LiveStack:
     """uvicorn and a Celery worker (and beat when asked) sharing `var_dir`; PostgreSQL and Redis
-    when their URLs are given, else the embedded SQLite and filesystem broker."""
+    when their URLs are given, else the embedded SQLite and filesystem broker. `settings` is
+    extra environment for every process (DJANGO_SETTINGS_MODULE too); `web_options` and
+    `worker_options` are extra command-line options for uvicorn and the worker."""
 
     var_dir: Path
     database_url: str = ""
     redis_url: str = ""
     settings: dict[str, str] = field(default_factory=dict)
     with_beat: bool = False
+    worker_concurrency: int = 1
+    web_options: tuple[str, ...] = ()
+    worker_options: tuple[str, ...] = ()
     port: int = field(default_factory=free_port)
     web: subprocess.Popen | None = None
     worker: subprocess.Popen | None = None
@@ -229,10 +234,18 @@ class LiveStack:
             self.beat = self._spawn("beat", "celery", "-A", "config", "beat", "--loglevel",
                                     "WARNING", "--schedule",
                                     str(self.var_dir / "beat-schedule"))  # fmt: skip
+        self.web_start()
+
+    def web_start(self) -> None:
         self.web = self._spawn("web", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
                                "--port", str(self.port), "--lifespan", "off",
-                               "--log-level", "warning")  # fmt: skip
+                               "--log-level", "warning", *self.web_options)  # fmt: skip
         wait_until(self.answers, 30, "uvicorn")
+
+    def web_restart(self) -> None:
+        """A fresh uvicorn on the same port: nothing of the old process's state carries over."""
+        self._end(self.web)
+        self.web_start()
 
     def _spawn(self, name: str, program: str, *args: str) -> subprocess.Popen:
         # A process group of its own: killing it takes the pool children along. What it prints
@@ -243,18 +256,29 @@ class LiveStack:
                 stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
 
+    def log_tail(self, name: str, lines: int = 30) -> str:
+        """The last `lines` lines of var/`name` ("web.out", "worker.out", "worker.log", ...)."""
+        path = self.var_dir / name
+        if not path.exists():
+            return ""
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
     def answers(self) -> bool:
         return server_answers(self.base_url + "/healthz")
 
-    def worker_start(self) -> None:
+    def worker_start(self) -> float:
+        """Starts the worker; the seconds until it said it was ready."""
+        started = time.monotonic()
         log = self.worker_log
         offset = log.stat().st_size if log.exists() else 0
         self.worker = self._spawn("worker", "celery", "-A", "config", "worker", "--queues",
-                                  "cpu,gpu,celery", "--concurrency", "1", "--loglevel", "INFO",
-                                  "--logfile", str(log))  # fmt: skip
+                                  "cpu,gpu,celery", "--concurrency", str(self.worker_concurrency),
+                                  "--loglevel", "INFO", "--logfile", str(log),
+                                  *self.worker_options)  # fmt: skip
         # Bytes: the log holds Chinese prompts, so a character index is not the byte offset.
         ready = lambda: log.exists() and b"ready." in log.read_bytes()[offset:]  # noqa: E731
         wait_until(ready, 90, "the worker")
+        return time.monotonic() - started
 
     def worker_children(self) -> list[int]:
         """The pool processes of the worker (they run the tasks)."""
@@ -279,16 +303,20 @@ class LiveStack:
 
     def stop(self) -> None:
         for process in (self.web, self.worker, self.beat):
-            if process and process.poll() is None:
-                # SIGTERM to the main process only: a pool process terminated too while the
-                # worker shuts down leaves billiard waiting for its queue lock for ever.
-                process.terminate()
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    process.wait(timeout=20)
-            if process:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)  # whatever of the group is left
-                process.wait()
+            self._end(process)
+
+    @staticmethod
+    def _end(process: subprocess.Popen | None) -> None:
+        if process and process.poll() is None:
+            # SIGTERM to the main process only: a pool process terminated too while the
+            # worker shuts down leaves billiard waiting for its queue lock for ever.
+            process.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=20)
+        if process:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)  # whatever of the group is left
+            process.wait()
 
 
 @dataclass(kw_only=True)

@@ -1,0 +1,36 @@
+"""`make bench`'s API benchmark (bench/api.py) in its quick mode: it runs end to end on the real
+stack and every client gets the answer it should (its speed goals are the report's, not ours)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from tests.integration.stack import ROOT
+
+pytestmark = pytest.mark.integration
+
+
+def test_the_api_benchmark_runs_and_every_client_gets_its_answer() -> None:
+    run = subprocess.run(
+        [sys.executable, "bench/api.py", "--quick"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    # Exit 0 already means no wrong answers; the report must also show them, scenario by scenario.
+    report = run.stdout[run.stdout.index("What the submit time is made of") :]
+    for label, status in [
+        ("bare DRF APIView, POST /v1/bench-bare (200)", 200),
+        ("POST /v1/enhance, 64x64 data URL (202)", 202),
+        ("POST /v1/text-to-image (202)", 202),
+    ]:
+        assert re.search(rf"^{re.escape(label)} +[\d.]+ +[-\d.]+ {status}: \d+ *$", report, re.M)
+    assert "  answers: 200: 100 (0 = no HTTP answer)" in report
+    assert "Changed for the benchmark (no product code):" in report
