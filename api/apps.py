@@ -6,4 +6,4 @@ class ApiConfig(AppConfig):
     verbose_name = "API"
 
     def ready(self) -> None:
-        from api import schema  # noqa: F401 (registers the OpenAPI auth extension)
+        from api.schema import components  # noqa: F401 (registers the OpenAPI extensions)

@@ -1,8 +1,8 @@
 """/docs: the API guide. The reference's endpoints with curl, Python (requests) and JavaScript
 (fetch) examples for this server, with Chinese and English prompts, beside Swagger UI and Redoc.
 
-The examples are built here from the same request bodies the OpenAPI schema shows (api.schema),
-so the guide and the schema cannot drift apart.
+The examples are built here from the same request bodies and figures the OpenAPI schema shows
+(api.schema.examples), so the guide and the schema cannot drift apart.
 """
 
 from __future__ import annotations
@@ -18,16 +18,23 @@ from django.shortcuts import render
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
-from api.schema import (
+from api.operations import BatchEditApi
+from api.schema.components import application_errors
+from api.schema.examples import (
+    ACCOUNT_RESULT,
+    API_KEY_EXAMPLE,
     BATCH_EDIT_PROMPT_EN,
     BATCH_EDIT_REQUEST,
     BATCH_EDIT_RESULT,
+    ERROR_EXAMPLE,
     IMAGE_OPERATIONS,
     REFERENCE_RESULT,
-    application_errors,
+    TASK_RESULT,
 )
 
 KEY_ENV = "NANOBANANA_API_KEY"
+# The most `image_urls` a batch takes, whatever the plan (plans may allow fewer).
+BATCH_MAX_IMAGES: int = BatchEditApi.InputSerializer().fields["image_urls"].max_length
 _JS_IDENTIFIER = re.compile(r"^[A-Za-z_$][\w$]*$")
 
 
@@ -152,35 +159,6 @@ SNIPPET_LANGUAGES = (
     ("python", "Python", python_snippet),
     ("javascript", "JavaScript", javascript_snippet),
 )
-
-TASK_RESULT = {
-    "task_id": "task_123456789",
-    "status": "completed",
-    "progress": 100,
-    "result": {
-        "image_url": "https://cdn.nanobanana.ai/results/final.jpg",
-        "description": "处理完成",
-    },
-    "error": None,
-    "created_at": "2024-01-01T10:00:00Z",
-    "completed_at": "2024-01-01T10:02:30Z",
-}
-ACCOUNT_RESULT = {
-    "user_id": "user_123456",
-    "email": "user@example.com",
-    "subscription": {"plan": "pro", "status": "active", "expires_at": "2024-02-01T00:00:00Z"},
-    "credits": {
-        "balance": 850,
-        "used_this_month": 150,
-        "last_renewed": "2024-01-01T00:00:00Z",
-        "unlimited": False,
-    },
-    "usage_limits": {
-        "max_images_per_request": 5,
-        "max_file_size_mb": 10,
-        "allowed_formats": ["jpeg", "png", "webp"],
-    },
-}
 
 TITLES = {
     "image_edit": (_("Image edit"), _("Edit an image with a natural-language instruction.")),
@@ -381,22 +359,15 @@ def docs_page(request: HttpRequest) -> HttpResponse:
         "base_url": base_url,
         "endpoints": endpoints(base_url),
         "error_rows": error_rows(),
-        "error_example": json_text(
-            {
-                "success": False,
-                "error": {
-                    "code": "INVALID_REQUEST",
-                    "message": "请求参数无效",
-                    "details": "prompt 字段不能为空",
-                },
-                "request_id": "req_123456789",
-            }
-        ),
+        "error_example": json_text(ERROR_EXAMPLE),
         "async_snippets": [
             Snippet("python", "Python", [("", async_python(base_url))]),
             Snippet("javascript", "JavaScript", [("", async_javascript(base_url))]),
         ],
         "key_env": KEY_ENV,
+        "key_example": API_KEY_EXAMPLE,
         "sync_wait_seconds": settings.API_SYNC_WAIT_SECONDS,
+        "idempotency_ttl_hours": settings.IDEMPOTENCY_KEY_TTL_HOURS,
+        "batch_max_images": BATCH_MAX_IMAGES,
     }
     return render(request, "docs/index.html", context)

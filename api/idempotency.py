@@ -25,7 +25,10 @@ from api.models import IdempotencyKey
 from core.errors import IdempotencyConflict, InvalidRequest
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-_SANE_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+# Printable ASCII, no longer than the key column (api.schema.headers documents the same rule).
+IDEMPOTENCY_KEY_MAX_LENGTH: int = IdempotencyKey._meta.get_field("key").max_length
+IDEMPOTENCY_KEY_PATTERN = rf"^[\x21-\x7e]{{1,{IDEMPOTENCY_KEY_MAX_LENGTH}}}$"
+_SANE_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 # A claim whose request never finished (its process died) stops blocking retries after this.
 _ABANDONED_AFTER = timedelta(minutes=2)
 # Response headers worth replaying.
@@ -73,8 +76,8 @@ def idempotency_begin(
     """
     if not _SANE_KEY.match(key):
         raise InvalidRequest(
-            _("%(header)s must be 1 to 255 printable ASCII characters")
-            % {"header": IDEMPOTENCY_HEADER}
+            _("%(header)s must be 1 to %(max_length)d printable ASCII characters")
+            % {"header": IDEMPOTENCY_HEADER, "max_length": IDEMPOTENCY_KEY_MAX_LENGTH}
         )
     now = timezone.now()
     expired = now - timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)

@@ -21,7 +21,7 @@ from rest_framework.response import Response
 
 from api.base import ApiView
 from api.idempotency import StoredResponse, idempotency_store
-from api.schema import BATCH_EDIT_DOCS, image_operation
+from api.schema.operations import BATCH_EDIT_DOCS, image_operation
 from api.serializers import (
     OperationResultSerializer,
     RemoveBackgroundResultSerializer,

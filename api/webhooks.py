@@ -14,6 +14,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.base import ApiView
+from api.schema.examples import (
+    WEBHOOK_DELIVERIES_DOC,
+    WEBHOOK_ROTATE_SECRET_DOC,
+    WEBHOOK_SIGNING_DOC,
+)
 from webhooks.delivery import MAX_URL_LENGTH
 from webhooks.models import WebhookDelivery, WebhookEndpoint
 from webhooks.selectors import webhook_delivery_list, webhook_endpoint_get, webhook_endpoint_list
@@ -27,22 +32,10 @@ from webhooks.services import (
 )
 from webhooks.signing import webhook_endpoint_secret
 
-SIGNING_DOC = (
-    "Registers a callback URL (http or https, on a public address). When a task of the account "
-    "completes or fails, its JSON (as `GET /v1/task/{id}`) is POSTed as "
-    '`{"type": "task.completed" | "task.failed", "timestamp", "data"}`, signed in the Standard '
-    "Webhooks format: headers `webhook-id` (`msg_…`, the same on every retry), "
-    "`webhook-timestamp` (Unix seconds) and `webhook-signature` (`v1,` + base64 HMAC-SHA256 of "
-    "`{id}.{timestamp}.{body}` keyed with the base64 part of `secret` after `whsec_`; for 24 h "
-    "after a secret rotation two space-separated signatures, one per secret). Any "
-    "answer but 2xx is retried after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h; redirects "
-    "are not followed."
-)
-
 
 class CallbackUrlField(serializers.CharField):
     """A webhook's URL: text here; `webhooks.services` vets it as it would before a delivery (the
-    schema states that rule: api.schema.HTTP_URL_PATTERN)."""
+    schema states that rule: api.schema.components.HTTP_URL_PATTERN)."""
 
 
 class WebhookEndpointSerializer(serializers.Serializer):
@@ -110,7 +103,7 @@ class WebhookListApi(ApiView):
         responses={201: WebhookEndpointSecretSerializer},
         operation_id="webhooks_create",
         summary="Register a webhook endpoint",
-        description=SIGNING_DOC,
+        description=WEBHOOK_SIGNING_DOC,
     )
     def post(self, request: Request) -> Response:
         serializer = self.WebhookCreateInputSerializer(data=request.data)
@@ -171,9 +164,7 @@ class WebhookSecretRotateApi(ApiView):
         responses=WebhookEndpointSecretSerializer,
         operation_id="webhooks_rotate_secret",
         summary="Rotate a webhook endpoint's signing secret",
-        description="Answers the endpoint with its new `secret`. For 24 hours every message "
-        "carries two signatures in `webhook-signature` (new and old secret), so the receiver "
-        "can switch over without missing a message.",
+        description=WEBHOOK_ROTATE_SECRET_DOC,
     )
     def post(self, request: Request, endpoint_id: str) -> Response:
         endpoint = webhook_endpoint_secret_rotate(
@@ -192,7 +183,7 @@ class WebhookDeliveryListApi(ApiView):
         responses=WebhookDeliveryListOutputSerializer,
         operation_id="webhooks_deliveries_list",
         summary="List an endpoint's recent deliveries",
-        description="The 50 most recent deliveries to the endpoint, newest first.",
+        description=WEBHOOK_DELIVERIES_DOC,
     )
     def get(self, request: Request, endpoint_id: str) -> Response:
         account = request.user.account

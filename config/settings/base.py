@@ -264,7 +264,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_THROTTLE_CLASSES": [],
     "EXCEPTION_HANDLER": "api.errors.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "api.schema.ApiAutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "api.schema.hooks.ApiAutoSchema",
     "UNAUTHENTICATED_USER": None,
     # ISO-8601 in UTC to the second, as the reference's examples: 2024-01-01T10:00:00Z.
     "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%SZ",
@@ -275,10 +275,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SCHEMA_PATH_PREFIX": "/v1",
     "SORT_OPERATIONS": False,  # the reference's order (api/urls.py)
-    "PREPROCESSING_HOOKS": ["api.schema.preprocess_api_endpoints"],
+    "PREPROCESSING_HOOKS": ["api.schema.hooks.preprocess_api_endpoints"],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "api.schema.postprocess_schema",
+        "api.schema.hooks.postprocess_schema",
     ],
     "ENUM_NAME_OVERRIDES": {"TaskStatusEnum": "imaging.models.Task.Status"},
     "TAGS": [

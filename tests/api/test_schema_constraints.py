@@ -13,7 +13,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rest_framework import serializers
 
-from api.schema import DATA_URL_PATTERN, HTTP_URL_PATTERN, NON_BLANK_TEXT_PATTERN, TEXT_PATTERN
+from api.schema.components import (
+    DATA_URL_PATTERN,
+    HTTP_URL_PATTERN,
+    NON_BLANK_TEXT_PATTERN,
+    TEXT_PATTERN,
+)
 from imaging import inputs
 
 FUZZ = settings(
