@@ -31,7 +31,7 @@ from billing.costs import operation_cost
 from billing.models import CreditLedgerEntry
 from billing.selectors import charge_balance_left
 from core.errors import ProcessingError, error_body
-from core.operations import Operation
+from core.operations import BATCH_MAX_IMAGES, Operation
 from imaging import inputs
 from imaging.engine import types as engine
 from imaging.models import Task
@@ -245,7 +245,9 @@ class BatchEditApi(OperationApi):
 
     class InputSerializer(serializers.Serializer):
         prompt = serializers.CharField(max_length=2000)
-        image_urls = serializers.ListField(child=ImageSourceField(), min_length=1, max_length=20)
+        image_urls = serializers.ListField(
+            child=ImageSourceField(), min_length=1, max_length=BATCH_MAX_IMAGES
+        )
         preserve_character = serializers.BooleanField(
             default=engine.request_default(engine.BatchEditRequest, "preserve_character")
         )

@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Account
 from accounts.scoping import TenantOwnedModel
+from core.operations import BATCH_MAX_IMAGES
 
 
 class Plan(models.Model):
@@ -29,7 +30,7 @@ class Plan(models.Model):
         ordering = ["sort_order"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(max_batch_images__gte=1, max_batch_images__lte=20),
+                condition=Q(max_batch_images__gte=1, max_batch_images__lte=BATCH_MAX_IMAGES),
                 name="plan_batch_images_1_to_20",
             )
         ]

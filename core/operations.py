@@ -17,3 +17,6 @@ class Operation(StrEnum):
 DIFFUSION_OPERATIONS = frozenset(
     {Operation.TEXT_TO_IMAGE, Operation.IMAGE_EDIT, Operation.STYLE_TRANSFER, Operation.BATCH_EDIT}
 )
+
+# A batch edit takes at most this many images, whatever the plan (plans may allow fewer).
+BATCH_MAX_IMAGES = 20

@@ -1,10 +1,15 @@
 """The /webhooks dashboard page: the signed-in user's callback URLs and their recent deliveries."""
 
+from datetime import timedelta
+
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.timesince import timesince
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
@@ -50,8 +55,16 @@ def _render_page(
         "endpoints": endpoints,
         "deliveries": webhook_delivery_list(account=account, limit=RECENT_DELIVERIES),
         "form": form,
+        "rotation_grace": rotation_grace_text(),
     }
     return render(request, "webhooks/webhooks.html", context, status=status)
+
+
+def rotation_grace_text() -> str:
+    """How long the old secret keeps signing after a rotation, in the page's language."""
+    now = timezone.now()
+    grace = timedelta(seconds=settings.WEBHOOK_SECRET_ROTATION_GRACE_SECONDS)
+    return timesince(now - grace, now)
 
 
 @never_cache
@@ -108,7 +121,9 @@ def webhook_endpoint_rotate_view(request: HttpRequest, endpoint_id: str) -> Http
     account = user_personal_account_ensure(user=request.user)
     webhook_endpoint_secret_rotate(account=account, public_id=endpoint_id)
     messages.success(
-        request, _("New signing secret made; messages carry the old one's signature for 24 hours.")
+        request,
+        _("New signing secret made; messages carry the old one's signature for %(grace)s.")
+        % {"grace": rotation_grace_text()},
     )
     return redirect("webhooks")
 

@@ -12,7 +12,7 @@ from accounts.services import API_KEY_PREFIX
 from billing.costs import operation_cost
 from billing.ratelimit import READS_PER_MINUTE
 from billing.selectors import ALLOWED_IMAGE_FORMATS
-from core.operations import Operation
+from core.operations import BATCH_MAX_IMAGES, Operation
 from webhooks.selectors import DELIVERIES_SHOWN
 from webhooks.signing import SECRET_PREFIX
 
@@ -211,10 +211,8 @@ BATCH_EDIT_RESULT = {
     ),
 }
 BATCH_EDIT_SUMMARY = "Batch edit"
-# 20 is the serializer's `max_length` (api.operations.BatchEditApi) and the ceiling of
-# `Plan.max_batch_images`; this module cannot import the view it documents.
 BATCH_EDIT_DESCRIPTION = (
-    "Edit up to 20 images (the plan's batch limit, `usage_limits.max_images_per_request` in "
+    f"Edit up to {BATCH_MAX_IMAGES} images (the plan's batch limit, `usage_limits.max_images_per_request` in "
     "`GET /v1/account`) with one prompt, keeping the character and the style consistent. "
     "Charged per image, all or nothing. Answers at once with the tasks; poll "
     "`GET /v1/batch/{batch_id}` or each `GET /v1/task/{task_id}`. JSON only."

@@ -60,7 +60,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from core.operations import Operation
+from core.operations import BATCH_MAX_IMAGES, Operation
 from imaging.engine import shapes, text
 from imaging.engine.demo_models import demo_models_build, is_demo_model
 from imaging.engine.diffusion_compose import (
@@ -85,7 +85,6 @@ from imaging.engine.types import (
 PipelineKind = Literal["text", "img2img", "instruct"]
 
 MAX_SIDE = 4096
-MAX_BATCH = 20
 # Instruction-edit models are trained around one megapixel; larger inputs are edited at that
 # area and resized back.
 _EDIT_AREA = 1024 * 1024
@@ -103,7 +102,7 @@ class _Recipe:
 # Qwen-Image pipelines run true classifier-free guidance only when given a negative prompt;
 # without one they ignore `true_cfg_scale` (and with it the edit strength). " " is the model
 # card's.
-_QWEN_CFG = {"true_cfg_scale": 4.0, "negative_prompt": " "}
+_QWEN_CFG: dict[str, float | str] = {"true_cfg_scale": 4.0, "negative_prompt": " "}
 _RECIPES: dict[str, _Recipe] = {
     "Flux2KleinPipeline": _Recipe({"standard": 4, "high": 8}, {"guidance_scale": 1.0}, 16),
     "ZImagePipeline": _Recipe({"standard": 9, "high": 14}, {"guidance_scale": 0.0}, 16),
@@ -177,7 +176,7 @@ class ModelManager:
             pipe.set_progress_bar_config(disable=True)
         kind = _pipeline_kind(pipe)
         # Whichever kind was loaded first, the other shares its weights through from_pipe.
-        convert = None
+        convert: type[AutoPipelineForImage2Image] | type[AutoPipelineForText2Image] | None = None
         if wanted == "image" and kind == "text":
             convert = AutoPipelineForImage2Image
         elif wanted == "text" and kind == "img2img":
@@ -202,8 +201,9 @@ def model_manager_from_settings(
         demo = demo_models_build(cache_dir)
     return ModelManager(
         DiffusionModels(
-            text_to_image=configured.get("text_to_image") or demo.text_to_image,
-            image_edit=configured.get("image_edit") or demo.image_edit,
+            # demo is built whenever either of these two is left empty.
+            text_to_image=configured.get("text_to_image") or demo.text_to_image,  # type: ignore[union-attr]
+            image_edit=configured.get("image_edit") or demo.image_edit,  # type: ignore[union-attr]
             style_transfer=configured.get("style_transfer"),
             batch_edit=configured.get("batch_edit"),
         )
@@ -355,8 +355,8 @@ def batch_edit(
     should_cancel: CancelCheck | None = None,
 ) -> EngineResult:
     _check_prompt(request.prompt)
-    if not 1 <= len(request.images) <= MAX_BATCH:
-        raise OperationFailed(f"A batch holds 1 to {MAX_BATCH} images.")
+    if not 1 <= len(request.images) <= BATCH_MAX_IMAGES:
+        raise OperationFailed(f"A batch holds 1 to {BATCH_MAX_IMAGES} images.")
     _check_cancel(should_cancel)
     sources = [image.convert("RGB") for image in request.images]
     for source in sources:
@@ -508,7 +508,7 @@ def _edit(
 ) -> Image.Image:
     """One image-conditioned generation, returned at the input's size."""
     recipe = loaded.recipe
-    common = {
+    common: dict[str, Any] = {
         "prompt": prompt,
         "generator": _generator(seed),
         "callback_on_step_end": callback,
