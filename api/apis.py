@@ -1,19 +1,248 @@
-"""The /v1 endpoints other than the image operations (api.operations) and webhooks: the account,
-tasks and batches. Thin classes that call one selector or service and render the reference."""
+"""The /v1 DRF views other than webhooks (api.webhooks): one class per image operation, the
+account, tasks and batches. Thin classes: parse, call a selector or service, render the reference.
+
+An image operation's view does the synchronous part (validate, load the images, charge, submit)
+and answers 202 with the task; api.waiting wraps it to answer 200 once the result is in."""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from typing import Any, ClassVar
+
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.selectors import account_owner
 from api.base import ApiView
-from billing.selectors import ALLOWED_IMAGE_FORMATS, account_billing_summary
+from api.idempotency import StoredResponse
+from api.schema.operations import BATCH_EDIT_DOCS, image_operation
+from api.serializers import (
+    ImageSourceField,
+    TaskAcceptedSerializer,
+    UploadOrUrl,
+    choice_field,
+    output_format_field,
+    seed_field,
+    side_field,
+    strength_field,
+)
+from billing.costs import operation_cost
+from billing.models import CreditLedgerEntry
+from billing.selectors import ALLOWED_IMAGE_FORMATS, account_billing_summary, charge_balance_left
+from core.operations import BATCH_MAX_IMAGES, Operation
+from imaging.engine import types as engine
 from imaging.models import Task
 from imaging.selectors import batch_detail, batch_get, task_detail, task_get
-from imaging.services import task_cancel_by_owner
+from imaging.services import task_cancel_by_owner, task_inputs_prepare, tasks_submit
+
+CREDITS_USED_HEADER = "X-Credits-Used"
+CREDITS_REMAINING_HEADER = "X-Credits-Remaining"
+
+
+class OperationApi(ApiView):
+    billable = True
+    operation: ClassVar[Operation]
+    # Request fields holding image sources, in the order the engine takes the images.
+    image_fields: ClassVar[tuple[str, ...]] = ("image_url",)
+
+    class InputSerializer(serializers.Serializer):
+        pass
+
+    def post(self, request: Request) -> Response:
+        account = request.user.account
+        serializer = self.InputSerializer(data=self._data_with_uploads(request))
+        serializer.is_valid(raise_exception=True)
+        params = dict(serializer.validated_data)
+        inputs = task_inputs_prepare(
+            account=account,
+            operation=self.operation,
+            params=params,
+            sources=self.image_sources(params),
+        )
+        tasks = tasks_submit(account=account, operation=self.operation, inputs=inputs)
+        return self.accepted(tasks)
+
+    def image_sources(self, params: dict) -> list[Any]:
+        """The request's image sources, taken out of its parameters (they are stored as files)."""
+        return [params.pop(name) for name in self.image_fields]
+
+    def accepted(self, tasks: list[Task]) -> Response:
+        (task,) = tasks
+        body = {
+            "success": True,
+            "task_id": task.public_id,
+            "status": task.status,
+            "credits_used": task.credits,
+        }
+        response = Response(TaskAcceptedSerializer(body).data, status=202)
+        response["Location"] = reverse("api:task", kwargs={"task_id": task.public_id})
+        response.nb_task_pk = task.pk
+        return credit_headers_added(response, last_charge=task.charge, used=task.credits)
+
+    def replay(self, stored: StoredResponse) -> Response:
+        """A retry of a request still waiting (or timed out) waits for the same task."""
+        response = super().replay(stored)
+        if stored.status_code == 202 and isinstance(stored.body, dict):
+            task = task_get(account=self.request.user.account, public_id=stored.body["task_id"])
+            response.nb_task_pk = task.pk
+        return response
+
+    def _data_with_uploads(self, request: Request) -> dict:
+        fields = self.InputSerializer().fields
+        lists = {name for name, field in fields.items() if isinstance(field, serializers.ListField)}
+        getlist = getattr(request.data, "getlist", None)  # a form or multipart body
+        data = {
+            key: getlist(key) if getlist and key in lists else request.data[key]
+            for key in request.data
+        }
+        for name in self.image_fields:
+            upload_name = name.removesuffix("_url")
+            if upload_name in request.FILES and name not in data:
+                data[name] = request.FILES[upload_name]
+        return data
+
+
+def credit_headers_added(
+    response: Response, *, last_charge: CreditLedgerEntry, used: int
+) -> Response:
+    """What this request was charged and what its last charge left (`unlimited` on an unlimited
+    plan), read from the ledger entry the submit already wrote."""
+    remaining = charge_balance_left(charge=last_charge)
+    response[CREDITS_USED_HEADER] = str(used)
+    response[CREDITS_REMAINING_HEADER] = "unlimited" if remaining is None else str(remaining)
+    return response
+
+
+@image_operation("image_edit")
+class ImageEditApi(OperationApi):
+    operation = Operation.IMAGE_EDIT
+
+    class InputSerializer(serializers.Serializer):
+        prompt = serializers.CharField(max_length=2000)
+        image_url = UploadOrUrl()
+        strength = strength_field(engine.ImageEditRequest)
+        preserve_scene = serializers.BooleanField(
+            default=engine.request_default(engine.ImageEditRequest, "preserve_scene")
+        )
+        output_format = output_format_field()
+        seed = seed_field()
+
+
+@image_operation("remove_background")
+class RemoveBackgroundApi(OperationApi):
+    operation = Operation.REMOVE_BACKGROUND
+
+    class InputSerializer(serializers.Serializer):
+        image_url = UploadOrUrl()
+        return_mask = serializers.BooleanField(
+            default=engine.request_default(engine.RemoveBackgroundRequest, "return_mask")
+        )
+        edge_smooth = serializers.BooleanField(
+            default=engine.request_default(engine.RemoveBackgroundRequest, "edge_smooth")
+        )
+
+
+@image_operation("text_to_image")
+class TextToImageApi(OperationApi):
+    operation = Operation.TEXT_TO_IMAGE
+    image_fields = ()
+
+    class InputSerializer(serializers.Serializer):
+        prompt = serializers.CharField(max_length=2000)
+        width = side_field("width")
+        height = side_field("height")
+        style = choice_field(engine.TextToImageRequest, "style")
+        quality = choice_field(engine.TextToImageRequest, "quality")
+        output_format = output_format_field()
+        seed = seed_field()
+
+        def validate(self, attrs: dict) -> dict:
+            for side in ("width", "height"):
+                if attrs[side] % 8:
+                    raise serializers.ValidationError({side: _("must be a multiple of 8")})
+            return attrs
+
+
+@image_operation("style_transfer")
+class StyleTransferApi(OperationApi):
+    operation = Operation.STYLE_TRANSFER
+    image_fields = ("content_image_url", "style_image_url")
+
+    class InputSerializer(serializers.Serializer):
+        content_image_url = UploadOrUrl()
+        style_image_url = UploadOrUrl()
+        strength = strength_field(engine.StyleTransferRequest)
+        output_format = output_format_field()
+        seed = seed_field()
+
+
+@image_operation("enhance")
+class EnhanceApi(OperationApi):
+    operation = Operation.ENHANCE
+
+    class InputSerializer(serializers.Serializer):
+        image_url = UploadOrUrl()
+        enhancement_type = choice_field(engine.EnhanceRequest, "enhancement_type")
+        upscale_factor = choice_field(engine.EnhanceRequest, "upscale_factor")
+        output_format = output_format_field()
+
+
+class BatchEditApi(OperationApi):
+    """One task per image under a batch, charged all-or-nothing; answers at once (reference)."""
+
+    operation = Operation.BATCH_EDIT
+    image_fields = ()
+
+    class InputSerializer(serializers.Serializer):
+        prompt = serializers.CharField(max_length=2000)
+        image_urls = serializers.ListField(
+            child=ImageSourceField(), min_length=1, max_length=BATCH_MAX_IMAGES
+        )
+        preserve_character = serializers.BooleanField(
+            default=engine.request_default(engine.BatchEditRequest, "preserve_character")
+        )
+        style_consistency = serializers.BooleanField(
+            default=engine.request_default(engine.BatchEditRequest, "style_consistency")
+        )
+        output_format = output_format_field()
+        seed = seed_field()
+
+    def image_sources(self, params: dict) -> list[Any]:
+        return params.pop("image_urls")
+
+    @extend_schema_serializer(component_name="BatchEditResponse")
+    class BatchOutputSerializer(serializers.Serializer):
+        class BatchTaskSerializer(serializers.Serializer):
+            task_id = serializers.CharField()
+            status = serializers.CharField()
+
+        success = serializers.BooleanField()
+        batch_id = serializers.CharField()
+        tasks = BatchTaskSerializer(many=True)
+        total_credits = serializers.IntegerField()
+
+    @extend_schema(
+        request={"application/json": InputSerializer},
+        responses=BatchOutputSerializer,
+        operation_id="batch_edit",
+        **BATCH_EDIT_DOCS,
+    )
+    def post(self, request: Request) -> Response:
+        return super().post(request)
+
+    def accepted(self, tasks: list[Task]) -> Response:
+        total = operation_cost(self.operation, images=len(tasks))
+        body = {
+            "success": True,
+            "batch_id": tasks[0].batch.public_id,
+            "tasks": [{"task_id": t.public_id, "status": "processing"} for t in tasks],
+            "total_credits": total,
+        }
+        response = Response(self.BatchOutputSerializer(body).data)
+        return credit_headers_added(response, last_charge=tasks[-1].charge, used=total)
 
 
 class AccountApi(ApiView):

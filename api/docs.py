@@ -18,7 +18,7 @@ from django.shortcuts import render
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
-from api.operations import BatchEditApi
+from api.apis import BatchEditApi
 from api.schema.components import application_errors
 from api.schema.examples import (
     ACCOUNT_RESULT,

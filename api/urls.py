@@ -2,8 +2,19 @@
 
 from django.urls import path
 
-from api import operations
-from api.apis import AccountApi, BatchApi, TaskApi, TaskCancelApi
+from api.apis import (
+    AccountApi,
+    BatchApi,
+    BatchEditApi,
+    EnhanceApi,
+    ImageEditApi,
+    RemoveBackgroundApi,
+    StyleTransferApi,
+    TaskApi,
+    TaskCancelApi,
+    TextToImageApi,
+)
+from api.waiting import wait_for_result
 from api.webhooks import (
     WebhookDeliveryListApi,
     WebhookDetailApi,
@@ -16,24 +27,24 @@ app_name = "api"
 
 urlpatterns = [
     path("account", AccountApi.as_view(), name="account"),
-    path("image-edit", operations.wait_for_result(operations.ImageEditApi), name="image_edit"),
+    path("image-edit", wait_for_result(ImageEditApi), name="image_edit"),
     path(
         "remove-background",
-        operations.wait_for_result(operations.RemoveBackgroundApi),
+        wait_for_result(RemoveBackgroundApi),
         name="remove_background",
     ),
     path(
         "text-to-image",
-        operations.wait_for_result(operations.TextToImageApi),
+        wait_for_result(TextToImageApi),
         name="text_to_image",
     ),
     path(
         "style-transfer",
-        operations.wait_for_result(operations.StyleTransferApi),
+        wait_for_result(StyleTransferApi),
         name="style_transfer",
     ),
-    path("enhance", operations.wait_for_result(operations.EnhanceApi), name="enhance"),
-    path("batch-edit", operations.BatchEditApi.as_view(), name="batch_edit"),
+    path("enhance", wait_for_result(EnhanceApi), name="enhance"),
+    path("batch-edit", BatchEditApi.as_view(), name="batch_edit"),
     path("task/<str:task_id>", TaskApi.as_view(), name="task"),
     path("task/<str:task_id>/cancel", TaskCancelApi.as_view(), name="task_cancel"),
     path("batch/<str:batch_id>", BatchApi.as_view(), name="batch"),

@@ -65,7 +65,7 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
 class ImageSourceFieldScheme(OpenApiSerializerFieldExtension):
     """`image_url`-like fields: an http(s) URL or a base64 `data:image/…` URL."""
 
-    target_class = "api.operations.ImageSourceField"
+    target_class = "api.serializers.ImageSourceField"
     match_subclasses = True
 
     def map_serializer_field(self, auto_schema: AutoSchema, direction: str) -> dict[str, Any]:

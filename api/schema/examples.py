@@ -212,8 +212,9 @@ BATCH_EDIT_RESULT = {
 }
 BATCH_EDIT_SUMMARY = "Batch edit"
 BATCH_EDIT_DESCRIPTION = (
-    f"Edit up to {BATCH_MAX_IMAGES} images (the plan's batch limit, `usage_limits.max_images_per_request` in "
-    "`GET /v1/account`) with one prompt, keeping the character and the style consistent. "
+    f"Edit up to {BATCH_MAX_IMAGES} images (the plan's batch limit, "
+    "`usage_limits.max_images_per_request` in `GET /v1/account`) with one prompt, keeping the "
+    "character and the style consistent. "
     "Charged per image, all or nothing. Answers at once with the tasks; poll "
     "`GET /v1/batch/{batch_id}` or each `GET /v1/task/{task_id}`. JSON only."
 )

@@ -1,5 +1,6 @@
-"""The documentation of api.operations' views: `image_operation` for the image POSTs (200 when the
-result came in time, 202 with the task otherwise) and the batch edit's `extend_schema` arguments."""
+"""The documentation of the image operations' views (api.apis): `image_operation` for the image
+POSTs (200 when the result came in time, 202 with the task otherwise) and the batch edit's
+`extend_schema` arguments."""
 
 from __future__ import annotations
 

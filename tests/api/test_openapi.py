@@ -19,9 +19,9 @@ from rest_framework.test import APIClient
 
 from api import docs
 from api import urls as api_urls
-from api.operations import finished_body
 from api.schema.components import application_error_codes
 from api.schema.examples import IMAGE_OPERATIONS
+from api.waiting import finished_body
 from imaging.models import Task
 
 IMAGE_OPERATION_PATHS = [spec["path"] for spec in IMAGE_OPERATIONS.values()]
