@@ -5,12 +5,19 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import AccountAdmin
-from accounts.models import Account
+from accounts.models import Account, User
 from billing.models import CreditLedgerEntry, Plan, StaffMoneyAction, Subscription
 from billing.services import credits_grant_by_staff, subscription_set_plan
+
+
+class _StaffRequest(HttpRequest):
+    """What the admin site hands an action, for the type checker: a signed-in staff User."""
+
+    user: User
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -101,7 +108,7 @@ class BillingAccountAdmin(AccountAdmin):
 
     @admin.action(description=_("Grant credits…"))
     def grant_credits(
-        self, request: HttpRequest, queryset: QuerySet[Account]
+        self, request: _StaffRequest, queryset: QuerySet[Account]
     ) -> HttpResponse | None:
         form = GrantCreditsForm(request.POST if "apply" in request.POST else None)
         if form.is_valid():
@@ -117,7 +124,7 @@ class BillingAccountAdmin(AccountAdmin):
         return self._action_form(request, queryset, form, _("Grant credits"), "grant_credits")
 
     @admin.action(description=_("Set plan…"))
-    def set_plan(self, request: HttpRequest, queryset: QuerySet[Account]) -> HttpResponse | None:
+    def set_plan(self, request: _StaffRequest, queryset: QuerySet[Account]) -> HttpResponse | None:
         form = SetPlanForm(request.POST if "apply" in request.POST else None)
         if form.is_valid():
             for account in queryset:
@@ -136,7 +143,7 @@ class BillingAccountAdmin(AccountAdmin):
         request: HttpRequest,
         queryset: QuerySet[Account],
         form: forms.Form,
-        title: str,
+        title: str | Promise,
         action: str,
     ) -> TemplateResponse:
         context = {

@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 
@@ -169,7 +170,7 @@ def _local_admit(*, key: str, quotas: tuple[Quota, ...]) -> RateDecision:
 def _decision(
     allowed: bool,
     quotas: tuple[Quota, ...],
-    counts_resets: list[tuple[float, float]],
+    counts_resets: Sequence[tuple[float, float]],
     reset_unit: int,
 ) -> RateDecision:
     states = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import overload
 from uuid import uuid4
 
 from dateutil.relativedelta import relativedelta
@@ -103,6 +104,10 @@ def credits_set_balance(
 Movement = tuple[int, int]
 
 
+@overload
+def _balance_change(*, account: Account, delta: int) -> int: ...
+@overload
+def _balance_change(*, account: Account, delta: int, keep_non_negative: bool) -> int | None: ...
 def _balance_change(*, account: Account, delta: int, keep_non_negative: bool = False) -> int | None:
     """Add `delta` to the balance in the database (never read-modify-write in Python) and return
     the new balance in the same statement; None when `keep_non_negative` and it would go below 0.
@@ -148,7 +153,8 @@ def _ledger_move_once(
         with transaction.atomic():
             amount, balance_after = move()
             account.credit_balance = balance_after
-            return CreditLedgerEntry.objects.create(
+            # TenantScopedManager.create is typed as returning a bare Model (accounts/scoping.py).
+            return CreditLedgerEntry.objects.create(  # type: ignore[return-value]
                 account=account,
                 kind=kind,
                 amount=amount,
@@ -192,14 +198,14 @@ def credits_charge(
             balance = Account.objects.values_list("credit_balance", flat=True).get(pk=account.pk)
             return 0, balance
         # One conditional statement decides: concurrent charges can never spend a credit twice.
-        balance = _balance_change(account=account, delta=-cost, keep_non_negative=True)
-        if balance is None:
+        balance_after = _balance_change(account=account, delta=-cost, keep_non_negative=True)
+        if balance_after is None:
             balance = Account.objects.values_list("credit_balance", flat=True).get(pk=account.pk)
             raise InsufficientCredits(
                 _("This request costs %(cost)d credits; the balance is %(balance)d.")
                 % {"cost": cost, "balance": balance}
             )
-        return -cost, balance
+        return -cost, balance_after
 
     return _ledger_move_once(
         account=account,

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import stripe
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from core.errors import TemporaryUnavailable
+
+if TYPE_CHECKING:
+    from stripe.params.checkout import SessionCreateParams
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +62,7 @@ def checkout_session_create(
     cancel_url: str,
 ) -> str:
     """Start a subscription Checkout for one price; returns the URL to send the user to."""
-    params: dict = {
+    params: SessionCreateParams = {
         "mode": "subscription",
         "line_items": [{"price": price_id, "quantity": 1}],
         "client_reference_id": str(account_id),
@@ -77,7 +81,8 @@ def checkout_session_create(
         session = _client().v1.checkout.sessions.create(params=params)
     except stripe.StripeError as error:
         raise _unavailable(error) from error
-    return session.url
+    # Only a completed or expired session has no URL; a new hosted one always has it.
+    return session.url  # type: ignore[return-value]
 
 
 def portal_session_create(*, customer_id: str, return_url: str) -> str:

@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.models import User
 from accounts.services import user_personal_account_ensure
 from billing.selectors import (
     account_billing_summary,
@@ -30,6 +31,12 @@ from core.errors import ApplicationError, TemporaryUnavailable
 logger = logging.getLogger(__name__)
 
 
+class _SignedInRequest(HttpRequest):
+    """What @login_required hands a view, for the type checker: request.user is a User."""
+
+    user: User
+
+
 def pricing(request: HttpRequest) -> HttpResponse:
     context = {"plans": plan_list_public(), "billing_configured": stripe_is_configured()}
     if request.user.is_authenticated:
@@ -40,7 +47,7 @@ def pricing(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def billing(request: HttpRequest) -> HttpResponse:
+def billing(request: _SignedInRequest) -> HttpResponse:
     account = user_personal_account_ensure(user=request.user)
     return render(
         request,
@@ -55,7 +62,7 @@ def billing(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def checkout(request: HttpRequest, plan_code: str) -> HttpResponse:
+def checkout(request: _SignedInRequest, plan_code: str) -> HttpResponse:
     if not stripe_is_configured():
         messages.error(request, _("Billing is not configured on this server yet."))
         return redirect("pricing")
@@ -78,7 +85,7 @@ def checkout(request: HttpRequest, plan_code: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def portal(request: HttpRequest) -> HttpResponse:
+def portal(request: _SignedInRequest) -> HttpResponse:
     account = user_personal_account_ensure(user=request.user)
     try:
         url = portal_session_start(

@@ -40,6 +40,8 @@ from core.request_ids import is_api_path
 class OnTheLoopMixin:
     """For a `MiddlewareMixin` whose hooks do no I/O: under ASGI they run on the event loop."""
 
+    get_response: Callable[[HttpRequest], Any]  # set by the MiddlewareMixin it is mixed into
+
     async def __acall__(self, request: HttpRequest) -> HttpResponse:
         response = self.process_request(request) if hasattr(self, "process_request") else None
         response = response or await self.get_response(request)
@@ -51,8 +53,12 @@ class OnTheLoopMixin:
 class DashboardOnlyMixin:
     """For a `MiddlewareMixin` the dashboard needs and the API does not: /v1 skips it."""
 
+    # Set by the MiddlewareMixin it is mixed into, as is what super() reaches below.
+    get_response: Callable[[HttpRequest], Any]
+    async_mode: bool
+
     def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
-        super().__init__(get_response)
+        super().__init__(get_response)  # type: ignore[call-arg]
         view_hook = getattr(self, "process_view", None)
         if view_hook is not None:
             # The handler calls process_view itself (not through __call__), on a thread unless
@@ -64,7 +70,7 @@ class DashboardOnlyMixin:
     def __call__(self, request: HttpRequest) -> HttpResponse | Awaitable[HttpResponse]:
         if is_api_path(request.path):
             return self.get_response(request)
-        return super().__call__(request)
+        return super().__call__(request)  # type: ignore[misc]
 
 
 def _async_view_hook(hook: Callable[..., HttpResponse | None]) -> Callable[..., Any]:
@@ -152,6 +158,8 @@ class CspNonce(SimpleLazyObject):
     """`request.csp_nonce`: made the first time a template reads it, so only a page that carries
     an inline script (Swagger UI's setup) has a nonce in its policy."""
 
+    _wrapped: object  # SimpleLazyObject's own; django-stubs leave it out
+
     def __init__(self) -> None:
         super().__init__(lambda: secrets.token_urlsafe(18))
 
@@ -177,7 +185,7 @@ class ContentSecurityPolicyMiddleware(DashboardOnlyMixin, OnTheLoopMixin, Middle
     6.0's SECURE_CSP would replace this). The JSON API under /v1 renders no HTML and skips it."""
 
     def process_request(self, request: HttpRequest) -> None:
-        request.csp_nonce = CspNonce()
+        request.csp_nonce = CspNonce()  # type: ignore[attr-defined]  # read by templates
 
     def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
         if CSP_HEADER not in response:

@@ -29,6 +29,7 @@ from typing import Any
 import httpcore
 import httpx
 from django.conf import settings
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from core.errors import InvalidRequest
@@ -60,7 +61,7 @@ def url_scheme(raw: str) -> str:
 class UrlRefused(InvalidRequest):
     """A URL this server will not fetch from or post to; `reason` is the sentence alone."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str | Promise) -> None:
         self.reason = reason
         super().__init__(reason)
 

@@ -7,7 +7,8 @@ import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
+from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponse
@@ -45,7 +46,7 @@ def install_request_id_log_records() -> None:
         record.request_id = current_request_id()
         return record
 
-    make_record_with_request_id.adds_request_id = True
+    make_record_with_request_id.adds_request_id = True  # type: ignore[attr-defined]
     logging.setLogRecordFactory(make_record_with_request_id)
 
 
@@ -53,9 +54,7 @@ class RequestIdMiddleware:
     sync_capable = True
     async_capable = True
 
-    def __init__(
-        self, get_response: Callable[[HttpRequest], HttpResponse | Awaitable[HttpResponse]]
-    ) -> None:
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
         self.get_response = get_response
         self.is_async = iscoroutinefunction(get_response)
         if self.is_async:
@@ -77,12 +76,14 @@ class RequestIdMiddleware:
         finally:
             _current_request_id.reset(token)
 
-    def _begin(self, request: HttpRequest) -> tuple[float, object]:
-        request.request_id = request_id_for(request)
-        return time.perf_counter(), _current_request_id.set(request.request_id)
+    def _begin(self, request: HttpRequest) -> tuple[float, Token[str]]:
+        request_id = request_id_for(request)
+        # An attribute of our own (HttpRequest declares none such): `_finish` reads it back.
+        request.request_id = request_id  # type: ignore[attr-defined]
+        return time.perf_counter(), _current_request_id.set(request_id)
 
     def _finish(self, request: HttpRequest, response: HttpResponse, started: float) -> HttpResponse:
-        response[REQUEST_ID_HEADER] = request.request_id
+        response[REQUEST_ID_HEADER] = request.request_id  # type: ignore[attr-defined]
         if is_api_path(request.path):
             access_log.info(
                 "%s %s %s %.1fms",

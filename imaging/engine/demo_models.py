@@ -14,6 +14,10 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from imaging.engine.model_choice import DiffusionModels
 
 DEMO_MARKER = "nanobanana_demo.json"
 DEMO_VERSION = 1
@@ -22,7 +26,7 @@ DEMO_VERSION = 1
 DEMO_FOLDER = f"nanobanana-demo-sd-v{DEMO_VERSION}"
 
 
-def demo_models_build(cache_dir: str | os.PathLike[str]):
+def demo_models_build(cache_dir: str | os.PathLike[str]) -> DiffusionModels:
     """Build the demo models once under `cache_dir` (skipped when present) and return the
     `DiffusionModels` that point every operation at them."""
     from imaging.engine.model_choice import DiffusionModels

@@ -28,10 +28,11 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -81,7 +82,7 @@ class _ForkSafe:
         self._value: object | None = None
         self._pid = 0
 
-    def get(self, build):  # type: ignore[no-untyped-def]
+    def get(self, build: Callable[[], Any]) -> Any:
         if self._value is None or self._pid != os.getpid():
             self._value = build()
             self._pid = os.getpid()
@@ -99,7 +100,7 @@ class MediaPipePersonSegmenter:
         self._lock = threading.Lock()
         self._models = _ForkSafe()
 
-    def _build(self):  # type: ignore[no-untyped-def]
+    def _build(self) -> tuple[Any, Any, Any]:
         import mediapipe as mp
 
         return (
@@ -146,8 +147,10 @@ class SalientObjectSegmenter:
         labels[y0:y1, x0:x1] = cv2.GC_PR_FGD
         background_model = np.zeros((1, 65), np.float64)
         foreground_model = np.zeros((1, 65), np.float64)
+        mask: np.ndarray
         try:
-            cv2.grabCut(
+            # OpenCV's stubs want a rect, which GC_INIT_WITH_MASK ignores: None is fine.
+            cv2.grabCut(  # type: ignore[call-overload]
                 bgr,
                 labels,
                 None,
@@ -180,7 +183,8 @@ def _saliency_box(bgr: np.ndarray) -> tuple[int, int, int, int]:
             saliency = cv2.GaussianBlur(
                 saliency.astype(np.float32), (0, 0), max(1.0, min(height, width) / 50)
             )
-            levels = cv2.normalize(saliency, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+            # OpenCV's stubs make `dst` required; None asks for a new array, as documented.
+            levels = cv2.normalize(saliency, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)  # type: ignore[call-overload]
             _, salient = cv2.threshold(levels, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
             ys, xs = np.nonzero(salient)
             if len(xs):
@@ -287,7 +291,7 @@ def mask_clean(mask: np.ndarray) -> np.ndarray:
     small = np.flatnonzero(areas < 0.02 * areas.max()) + 1
     if not len(small):
         return mask
-    specks = np.isin(labels, small).astype(np.uint8)
+    specks: np.ndarray = np.isin(labels, small).astype(np.uint8)
     specks = cv2.dilate(specks, np.ones((5, 5), np.uint8))
     keep = cv2.dilate((hard & (1 - np.isin(labels, small))).astype(np.uint8), np.ones((3, 3)))
     cleaned = mask.copy()
@@ -337,6 +341,7 @@ def band_grabcut(rgb: np.ndarray, hard: np.ndarray, radius: int) -> np.ndarray:
     segmenter's guess inside it. Runs at <= 512 px (about 0.5 s); on failure the input."""
     height, width = hard.shape
     scale = min(1.0, REFINE_SIDE / max(height, width))
+    small_hard: np.ndarray
     small_rgb, small_hard = rgb, hard.astype(np.uint8)
     if scale < 1.0:
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
@@ -352,7 +357,8 @@ def band_grabcut(rgb: np.ndarray, hard: np.ndarray, radius: int) -> np.ndarray:
     background_model = np.zeros((1, 65), np.float64)
     foreground_model = np.zeros((1, 65), np.float64)
     try:
-        cv2.grabCut(
+        # OpenCV's stubs want a rect, which GC_INIT_WITH_MASK ignores: None is fine.
+        cv2.grabCut(  # type: ignore[call-overload]
             cv2.cvtColor(small_rgb, cv2.COLOR_RGB2BGR),
             labels,
             None,
@@ -363,7 +369,7 @@ def band_grabcut(rgb: np.ndarray, hard: np.ndarray, radius: int) -> np.ndarray:
         )
     except cv2.error:  # too few pixels of one class to model: keep the segmenter's edge
         return hard.astype(np.float32)
-    decided = np.isin(labels, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.float32)
+    decided: np.ndarray = np.isin(labels, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.float32)
     if scale < 1.0:
         decided = cv2.resize(decided, (width, height), interpolation=cv2.INTER_LINEAR)
     return decided

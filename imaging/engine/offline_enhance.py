@@ -24,6 +24,7 @@ import threading
 import time
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -96,7 +97,7 @@ class RealESRGANUpscaler:
         scales = REALESRGAN_MODELS[self.variant]
         return factor if factor in scales else max(scales)
 
-    def _net(self, scale: int):  # type: ignore[no-untyped-def]
+    def _net(self, scale: int) -> Any:
         import os
 
         import ncnn
@@ -120,7 +121,7 @@ class RealESRGANUpscaler:
         with self._lock:
             self._net(self.native_scale(factor))
 
-    def _infer(self, net, rgb: np.ndarray) -> np.ndarray:  # type: ignore[no-untyped-def]
+    def _infer(self, net: Any, rgb: np.ndarray) -> np.ndarray:
         """One tile through the net: uint8 RGB (h, w, 3) -> uint8 RGB (h*s, w*s, 3)."""
         import ncnn
 

@@ -7,6 +7,7 @@ its balance, and prints the new key alone on the last line of stdout.
 from __future__ import annotations
 
 from argparse import ArgumentParser
+from typing import Any
 from uuid import uuid4
 
 from allauth.account.models import EmailAddress
@@ -33,7 +34,7 @@ class Command(BaseCommand):
         parser.add_argument("--name", default="CLI key")
 
     @transaction.atomic
-    def handle(self, *args: object, **options: object) -> None:
+    def handle(self, *args: object, **options: Any) -> None:
         email = str(options["email"]).strip().lower()
         try:
             validate_email(email)

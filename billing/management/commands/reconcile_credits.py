@@ -1,6 +1,7 @@
 """`manage.py reconcile_credits`: recompute every balance from the ledger and report drift."""
 
 from argparse import ArgumentParser
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -13,7 +14,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--account", type=int, help="only this account id")
 
-    def handle(self, *args: object, **options: object) -> None:
+    def handle(self, *args: object, **options: Any) -> None:
         drifts = credits_drift(account_id=options["account"])
         for drift in drifts:
             self.stdout.write(
