@@ -261,9 +261,9 @@ def test_failing_result_storage_fails_the_task_with_its_refund(faults: FaultStac
 # Last in the module: when it shows the defect below, the worker stays wedged for the tests after.
 @pytest.mark.xfail(
     strict=False,
-    reason="known defect (about 1 run in 3): after Redis is frozen with SIGSTOP and resumed, the "
-    "Celery worker and beat sometimes stay silent for good (no error logged), so the task "
-    "submitted after the thaw is never received; the web side recovers. Open in issue 10.",
+    reason="known defect (rare; docs/reliability.md): after Redis went away, the Celery worker "
+    "sometimes stops taking messages for good (nothing logged), so the task submitted after the "
+    "thaw is never received; the web side recovers.",
 )
 def test_a_frozen_redis_gets_503s_with_retry_after_and_charges_nothing(
     faults: FaultStack,
