@@ -35,7 +35,15 @@ from billing.selectors import ALLOWED_IMAGE_FORMATS, account_billing_summary, ch
 from core.operations import BATCH_MAX_IMAGES, Operation
 from imaging.engine import types as engine
 from imaging.models import Task
-from imaging.selectors import batch_detail, batch_get, task_detail, task_get
+from imaging.selectors import (
+    TASK_PAGE_DEFAULT,
+    TASK_PAGE_MAX,
+    batch_detail,
+    batch_get,
+    task_detail,
+    task_get,
+    tasks_page,
+)
 from imaging.services import task_cancel_by_owner, task_inputs_prepare, tasks_submit
 
 CREDITS_USED_HEADER = "X-Credits-Used"
@@ -334,6 +342,45 @@ class TaskApi(ApiView):
     )
     def get(self, request: Request, task_id: str) -> Response:
         return Response(task_detail(task=task_get(account=request.user.account, public_id=task_id)))
+
+
+class TaskListApi(ApiView):
+    """GET /v1/tasks: the caller's tasks, newest first, a page at a time."""
+
+    class QuerySerializer(serializers.Serializer):
+        limit = serializers.IntegerField(
+            default=TASK_PAGE_DEFAULT, min_value=1, max_value=TASK_PAGE_MAX
+        )
+        starting_after = serializers.CharField(
+            required=False, max_length=40, help_text="The last `task_id` of the previous page."
+        )
+        status = serializers.ChoiceField(choices=Task.Status.choices, required=False)
+        operation = serializers.ChoiceField(
+            choices=[operation.value for operation in Operation], required=False
+        )
+        created_after = serializers.DateTimeField(required=False)
+        created_before = serializers.DateTimeField(required=False)
+
+    class TaskListOutputSerializer(serializers.Serializer):
+        data = TaskOutputSerializer(many=True)
+        has_more = serializers.BooleanField(
+            help_text="More tasks follow: ask again with `starting_after` = the last `task_id`."
+        )
+
+    @extend_schema(
+        parameters=[QuerySerializer],
+        responses=TaskListOutputSerializer,
+        operation_id="task_list",
+        summary="List tasks",
+        description="The account's tasks, newest first, each as `GET /v1/task/{task_id}` shows "
+        f"it; at most `limit` ({TASK_PAGE_MAX} or fewer) per page. Filters combine.",
+    )
+    def get(self, request: Request) -> Response:
+        query = self.QuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        page = tasks_page(account=request.user.account, **query.validated_data)
+        body = {"data": [task_detail(task=task) for task in page.tasks], "has_more": page.has_more}
+        return Response(self.TaskListOutputSerializer(body).data)
 
 
 class TaskCancelApi(ApiView):

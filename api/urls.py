@@ -12,6 +12,7 @@ from api.apis import (
     StyleTransferApi,
     TaskApi,
     TaskCancelApi,
+    TaskListApi,
     TextToImageApi,
 )
 from api.waiting import wait_for_result
@@ -45,6 +46,7 @@ urlpatterns = [
     ),
     path("enhance", wait_for_result(EnhanceApi), name="enhance"),
     path("batch-edit", BatchEditApi.as_view(), name="batch_edit"),
+    path("tasks", TaskListApi.as_view(), name="tasks"),
     path("task/<str:task_id>", TaskApi.as_view(), name="task"),
     path("task/<str:task_id>/cancel", TaskCancelApi.as_view(), name="task_cancel"),
     path("batch/<str:batch_id>", BatchApi.as_view(), name="batch"),

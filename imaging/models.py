@@ -77,7 +77,7 @@ class Task(TenantOwnedModel):
     # lease to lapse, any other message for a leased task is a duplicate.
     claimed_by = models.CharField(max_length=64, blank=True)
     timings = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     # Set when retention deleted the stored images (imaging.services.task_files_purge).
@@ -85,7 +85,15 @@ class Task(TenantOwnedModel):
 
     class Meta(TenantOwnedModel.Meta):
         indexes = [
-            models.Index(fields=["account", "status"]),
+            # GET /v1/tasks: one range scan per page, unfiltered or by status or by operation
+            # (imaging.selectors.tasks_page); the second also serves counts by status.
+            models.Index(fields=["account", "created_at", "id"], name="task_account_created"),
+            models.Index(
+                fields=["account", "status", "created_at", "id"], name="task_account_status"
+            ),
+            models.Index(
+                fields=["account", "operation", "created_at", "id"], name="task_account_operation"
+            ),
             # Retention's scan: finished tasks whose images are still stored, oldest first.
             models.Index(
                 fields=["completed_at"],

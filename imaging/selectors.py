@@ -6,12 +6,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, F, OuterRef, QuerySet
+from django.db.models.fields.tuple_lookups import Tuple, TupleLessThan
 from django.utils import timezone
 
 from accounts.models import Account
 from billing.models import CreditLedgerEntry
-from core.errors import NotFound
+from core.errors import InvalidRequest, NotFound
 from imaging.models import FINISHED_STATUSES, Batch, Task
 from imaging.storage import file_url
 
@@ -28,6 +29,55 @@ def batch_get(*, account: Account, public_id: str) -> Batch:
     if batch is None:
         raise NotFound(f"batch {public_id!r} not found")
     return batch
+
+
+# A page of GET /v1/tasks holds at most this many tasks (20 unless the client asks).
+TASK_PAGE_MAX = 100
+TASK_PAGE_DEFAULT = 20
+
+
+@dataclass(frozen=True)
+class TaskPage:
+    tasks: list[Task]
+    has_more: bool
+
+
+def tasks_page(
+    *,
+    account: Account,
+    limit: int = TASK_PAGE_DEFAULT,
+    starting_after: str | None = None,
+    status: str | None = None,
+    operation: str | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+) -> TaskPage:
+    """The account's tasks newest first, `limit` at a time, after the task `starting_after`.
+
+    Ordered by (created_at, id): with the (account, [status | operation,] created_at, id) indexes
+    a page is one backward index range scan, from the cursor (or the newest) down to
+    `created_after`, however many tasks the table holds."""
+    tasks = Task.objects.for_account(account)
+    if status:
+        tasks = tasks.filter(status=status)
+    if operation:
+        tasks = tasks.filter(operation=operation)
+    if created_after:
+        tasks = tasks.filter(created_at__gt=created_after)
+    if created_before:
+        tasks = tasks.filter(created_at__lt=created_before)
+    if starting_after:
+        cursor = Task.objects.for_account(account).filter(public_id=starting_after).first()
+        if cursor is None:
+            raise InvalidRequest(f"starting_after: no task {starting_after!r} in this account")
+        # A row comparison, (created_at, id) < (the cursor's): the index's own order, so the
+        # scan starts at the cursor (Django's tuple lookup, the one composite keys use).
+        after_cursor = TupleLessThan(
+            Tuple(F("created_at"), F("pk")), (cursor.created_at, cursor.pk)
+        )
+        tasks = tasks.filter(after_cursor)
+    rows = list(tasks.order_by("-created_at", "-pk")[: limit + 1])
+    return TaskPage(tasks=rows[:limit], has_more=len(rows) > limit)
 
 
 # --- The worker's reads -------------------------------------------------------------------------

@@ -29,7 +29,13 @@ from api.serializers import ALWAYS
 
 MULTIPART = "multipart/form-data"
 FORM = "application/x-www-form-urlencoded"
-TAGS_BY_PATH = {"account": "Account", "task": "Tasks", "batch": "Tasks", "webhooks": "Webhooks"}
+TAGS_BY_PATH = {
+    "account": "Account",
+    "task": "Tasks",
+    "tasks": "Tasks",
+    "batch": "Tasks",
+    "webhooks": "Webhooks",
+}
 
 
 def char_field_constraints(field: serializers.CharField, schema: dict[str, Any]) -> dict[str, Any]:
