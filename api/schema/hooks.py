@@ -95,6 +95,8 @@ class ApiAutoSchema(AutoSchema):
             statuses.add(404)
         if self.method in ("POST", "PATCH"):
             statuses |= {400, 415}  # bodies
+        if hasattr(self.view, "QuerySerializer"):
+            statuses.add(400)  # query parameters
         if self.method == "POST":
             statuses |= {409, 413}  # Idempotency-Key, uploads
             if getattr(self.view, "billable", False):

@@ -9,8 +9,6 @@ import pytest
 
 from tests.integration.conftest import Stack, stack  # noqa: F401 (the fixture)
 
-pytestmark = pytest.mark.integration
-
 _emails = (f"sdk{n}@example.com" for n in itertools.count())
 
 
