@@ -8,9 +8,10 @@ INSTALLED := $(VENV)/.installed
 
 .PHONY: install setup run worker test lint messages bench reliability clean
 
-$(INSTALLED): pyproject.toml
+$(INSTALLED): pyproject.toml sdk/python/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ./sdk/python
 	@touch $(INSTALLED)
 
 install: $(INSTALLED)
