@@ -1,3 +1,5 @@
+"""The accounts app: users, accounts (tenants), memberships and API keys."""
+
 from django.apps import AppConfig
 
 

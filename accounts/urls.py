@@ -1,3 +1,5 @@
+"""The /profile pages: the account's profile and its API keys (create, revoke)."""
+
 from django.urls import path
 
 from accounts import views

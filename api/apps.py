@@ -1,3 +1,5 @@
+"""The /v1 API app; registers the OpenAPI extensions when Django is ready."""
+
 from django.apps import AppConfig
 
 

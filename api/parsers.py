@@ -1,11 +1,5 @@
 """The JSON parser of every /v1 view: a body is one JSON object of bounded nesting, or a 400.
-
-Our request bodies are flat objects (a list of image URLs is the deepest field), so anything
-else is refused while parsing, before the rate limit and the idempotency fingerprint see it
-(`api.base.ApiView.initial` parses first). Bounding the depth here also bounds every recursive
-walk of `request.data` after it (the fingerprint, serializers, error details): none can reach
-Python's recursion limit.
-"""
+Details: docs/api.md#request-bodies"""
 
 from __future__ import annotations
 

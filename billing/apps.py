@@ -1,3 +1,5 @@
+"""The billing app; opens the free plan for every account created."""
+
 from django.apps import AppConfig
 
 

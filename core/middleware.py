@@ -1,17 +1,6 @@
-"""The middleware stack, made to serve two kinds of client well under ASGI.
-
-Django adapts a middleware chain to its least capable member: one sync-only middleware
-(WhiteNoise's) turned the whole chain sync, so every request ran on a thread of its own and an
-async view (the /v1 image endpoints waiting for their result) blocked that thread for the whole
-wait. With every member async-capable the chain stays on the event loop, and:
-
-- `OnTheLoop…` middleware only read headers and settings: Django's `MiddlewareMixin` would run
-  each of their hooks on a thread in case they block; they never do, so they run on the loop.
-- `DashboardOnly…` middleware serve the cookie-based dashboard (sessions, CSRF, login, flash
-  messages, its Content-Security-Policy); /v1 requests authenticate with API keys, carry no
-  cookies worth reading, and pass straight through, so they pay neither the work nor the thread
-  hops.
-"""
+"""The middleware stack, every member async-capable so the chain stays on the event loop under
+ASGI: header-only hooks run on the loop, and /v1 skips the dashboard-only ones.
+Details: docs/architecture.md#where-things-live"""
 
 from __future__ import annotations
 

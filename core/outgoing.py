@@ -1,19 +1,6 @@
 """Outgoing HTTP, the one way this server talks to hosts its users name (image URLs, webhook
-callbacks): the URL shape rule, the SSRF rule (every address public), one DNS lookup whose
-addresses are vetted and then pinned, and an httpx client that connects only there, follows no
-redirect by itself, ignores proxy settings, and ends every socket operation by one deadline.
-
-- `outgoing_url_parse`: http or https (any case: schemes are case-insensitive, RFC 3986 3.1), no
-  credentials, a host; `url_scheme` is the one reading of a scheme.
-- `outgoing_url_addresses`: one `getaddrinfo`, in a thread so the deadline holds; every address
-  public (`_address_is_public`: IPv4-mapped, NAT64 and 6to4 forms judged by the IPv4 inside)
-  unless the host is in NANOBANANA_FETCH_ALLOW_HOSTS (development and tests only).
-- `pinned_client`: httpcore's network backend with `connect_tcp` pointed at the vetted address, so
-  httpx never resolves the name again, while the URL, Host header, TLS SNI and certificate checks
-  keep the hostname. httpx takes no network backend argument, so `_PinnedTransport` swaps the pool
-  of an `httpx.HTTPTransport` for one that has it.
-- `Deadline`: each socket operation gets at most the time left, so a slow drip cannot outlive it.
-"""
+callbacks): the URL shape rule, public addresses only, a pinned connection, one deadline.
+Details: docs/api.md#outgoing-http"""
 
 from __future__ import annotations
 
@@ -268,6 +255,7 @@ class _PinnedTransport(httpx.HTTPTransport):
     def __init__(self, *, backend: _PinnedBackend) -> None:
         context = _ssl_context()
         super().__init__(verify=context, trust_env=False)
+        # httpx takes no network backend argument: swap its pool for one that has ours.
         self._pool = httpcore.ConnectionPool(
             ssl_context=context,
             max_connections=1,

@@ -1,13 +1,6 @@
-"""What a request may make the server hold before Django sees it: a request line and headers of
-at most REQUEST_MAX_HEADER_BYTES (else 431) and a body that has fully arrived within
-REQUEST_BODY_TIMEOUT_SECONDS of its headers (else 408). Both answers carry the API's error envelope
-under /v1 and close the connection.
-
-uvicorn caps neither with its default HTTP implementation (httptools), and Django waits for the
-whole body before it routes a request, so these are enforced here, around the ASGI application,
-whichever server runs it. Headers are judged once the server has read them: capping what the
-server reads in the first place is for the load balancer in front (docs/reliability-inputs.md).
-"""
+"""What a request may make the server hold before Django sees it, enforced around the ASGI app:
+headers of at most REQUEST_MAX_HEADER_BYTES (else 431), a body within REQUEST_BODY_TIMEOUT_SECONDS
+of its headers (else 408). Details: docs/reliability-inputs.md#request-headers-and-bodies"""
 
 from __future__ import annotations
 

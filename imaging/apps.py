@@ -1,3 +1,5 @@
+"""The imaging app: image tasks and batches, their queues, storage and engine."""
+
 from django.apps import AppConfig
 
 

@@ -1,23 +1,6 @@
 """Safe image input: URLs fetched without SSRF, data URLs and uploads under a byte cap, and a
 decoder that accepts only still JPEG, PNG and WebP images within the plan's pixel cap.
-
-Every source ends in `image_decode`, so a file is judged by what Pillow finds in it, never by its
-name, Content-Type or data-URL media type. `images_load` takes all the images of one request: their
-URLs are fetched concurrently under one deadline (`IMAGE_FETCH_TIMEOUT_SECONDS` is per request, so
-six slow URLs cost one deadline, not six), and each image is held to the engine's shape rule for
-the operation (`imaging.engine.shapes`) before anything is charged.
-
-Fetching (`image_fetch`) goes through `core.outgoing`, the rules every outgoing request follows
-(URL shape, public addresses only, a pinned connection, one deadline): at most `MAX_REDIRECTS`
-redirects are followed by hand, each new location vetted like the first, and the body is streamed
-with a byte cap (`FileTooLarge` as soon as it is passed, or up front from Content-Length); bodies
-are asked for and accepted only without content coding, so no gzip bomb.
-
-Decoding (`image_decode`): `Image.open(..., formats=ALLOWED_FORMATS)` so no other decoder runs; the
-size is checked against the pixel cap (and Pillow's bomb warning made an error) before any pixel is
-decoded; animations refused; EXIF orientation applied; RGB, or RGBA when the image has alpha.
-Too many pixels is `FileTooLarge` (413): the image is too large, just not in bytes.
-"""
+Details: docs/api.md#safe-image-input-imaginginputspy"""
 
 from __future__ import annotations
 

@@ -1,11 +1,5 @@
 """Task-finished notifications: the worker publishes, requests waiting for that task wake at once.
-
-Under the ASGI server each process runs one watcher. Waiting requests register with it and hold
-nothing else (no thread, no database connection); the watcher reads the rows of every waited-for
-task in one query when Redis announces a finish (one pub/sub subscription per process), and
-every few seconds anyway, so a lost message only costs latency. Without Redis (embedded mode) it
-polls those rows four times a second.
-"""
+Details: docs/api.md#image-operations"""
 
 from __future__ import annotations
 

@@ -1,3 +1,5 @@
+"""The webhooks app; delivers task events whenever imaging says a task finished."""
+
 from django.apps import AppConfig
 
 

@@ -1,28 +1,6 @@
 """Webhooks: the callback URLs an account registers, and the signed deliveries of its task events
 (`task.completed`, `task.failed`) with their retries and redelivery.
-
-Format: Standard Webhooks (https://www.standardwebhooks.com). Each delivery is one message whose
-`webhook-id` (`msg_…`) never changes across attempts, so receivers de-duplicate on it; the body is
-`{"type", "timestamp", "data"}` with `data` exactly what GET /v1/task/{id} answers. Every attempt
-is signed afresh (`webhook-timestamp` is the attempt's time, so a receiver's replay window holds
-for late retries): `v1,` + base64 HMAC-SHA256 of `{id}.{timestamp}.{body}` keyed with the secret's
-base64 part after `whsec_`.
-
-Secrets are not stored: `whsec_` + base64 HMAC-SHA256(SECRET_KEY, "nanobanana-webhook:" + salt),
-so a copy of the database reveals none (a new salt is a new secret; so is a new SECRET_KEY).
-
-Delivery goes through core.outgoing, the machinery image fetches use too: http(s) only,
-no credentials, the host resolved once and every address public unless the host is in
-NANOBANANA_FETCH_ALLOW_HOSTS, the connection pinned to the vetted address (hostname kept for
-SNI and certificates), one deadline over it all, no redirects followed (a 3xx is a failure), the
-response body never read.
-
-Attempts: a delivery is claimed with a conditional UPDATE that counts the attempt and leases the
-row, so the Celery message, a duplicate of it and the sweep can never POST the same attempt
-twice. A failure schedules the next attempt after WEBHOOK_RETRY_DELAYS[n]; after the last one
-the delivery is failed. The beat sweep re-queues whatever is due, so a lost message, a broker
-that was down, or a worker that died mid-attempt only delays a delivery.
-"""
+Details: docs/webhooks.md"""
 
 from __future__ import annotations
 

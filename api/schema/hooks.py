@@ -1,11 +1,6 @@
 """How drf-spectacular reads /v1: `ApiAutoSchema` (the DEFAULT_SCHEMA_CLASS) and the pre- and
 postprocessing hooks that settings name.
-
-Every APIView under /v1 gets, without a decorator: its nested `InputSerializer` as the request
-body, the error envelope for each status it can answer with, the Idempotency-Key header on POSTs,
-and the X-Request-ID / RateLimit response headers. `@extend_schema` on a view adds what only that
-view knows (its responses, its id); api.schema.operations documents the image operations.
-"""
+Details: docs/api.md#the-openapi-schema"""
 
 from __future__ import annotations
 

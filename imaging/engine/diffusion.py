@@ -1,48 +1,6 @@
 """The diffusion operations (text-to-image, image edit, style transfer, batch edit) and the model
 manager that keeps their pipelines resident.
-
-Production models (ids or local folders, `DiffusionModels`; all classes exist in diffusers 0.42.1):
-- text-to-image: `Flux2KleinPipeline` + `black-forest-labs/FLUX.2-klein-4B` (Apache-2.0, 4 steps);
-  `ZImagePipeline` + `Tongyi-MAI/Z-Image-Turbo` and `QwenImagePipeline` + `Qwen/Qwen-Image`
-  (text in the image) are driven too.
-- image edit, style transfer, batch edit: `QwenImageEditPlusPipeline` + `Qwen/Qwen-Image-Edit-2511`
-  (Apache-2.0; takes a list of reference images and reads Chinese).
-- Stable-Diffusion-family folders work as well: image operations then run the img2img pipeline
-  derived from the same weights (`AutoPipelineForImage2Image.from_pipe`, no second copy).
-  The demo models (`demo_models.demo_models_build`) are such a folder, and results from them are
-  labelled `demo=True` and "(demo model)" (in Chinese for a Chinese prompt).
-
-How request parameters reach the pipelines:
-- `style` adds a prompt suffix (`text.STYLE_SUFFIXES`, in the prompt's language); `quality`
-  picks the step count of the model's recipe (`_RECIPES`: FLUX.2 klein 4/8, Z-Image-Turbo 9/14,
-  Qwen-Image 30/50, Qwen-Image-Edit 28/40, Stable Diffusion 30/50, demo models 2/4).
-- text-to-image renders at the size rounded up to the model's latent granularity (16 px for the
-  packed-latent transformers, 8 for Stable Diffusion) and centre-crops to exactly width x height:
-  pixels are never resampled.
-- `strength` (0.1-1.0) of an edit: img2img pipelines take it as their denoising strength and run
-  `ceil(steps / strength)` scheduled steps, so the real step count stays the recipe's; instruction
-  pipelines, which have no strength, get `true_cfg_scale = 1 + 4 * strength`, and below 0.5 the
-  edit is mixed with the source at `strength / 0.5`.
-- `preserve_scene` appends "keep everything else unchanged" wording and pastes the original back
-  where the edit changed nothing visible (`diffusion_compose.scene_preserve`).
-- style transfer: the content's CIELAB statistics are moved toward the style image's by
-  `strength` (Reinhard transfer), that recoloured image goes through the edit model (img2img at
-  strength 0.15 + 0.45 * strength, or Qwen-Edit with [content, style]), and the result is brought
-  back to the target statistics so the diffusion pass cannot drift the palette.
-- batch edit: every item uses the same seed. `preserve_character` passes the first result as an
-  extra reference image to pipelines that take several (Qwen-Edit-Plus) and, for every pipeline,
-  matches each denoising step's per-channel latent mean/std to the first item's at the same step
-  during the first half of the schedule (AdaIN on the latents, as StyleAligned shares statistics);
-  `style_consistency` does that for all steps and then matches each result's CIELAB statistics to
-  the first result's.
-- Seeds: `torch.Generator("cpu").manual_seed(seed)` (the same noise on CPU and CUDA); a request
-  without a seed gets a random one, returned in the result.
-- Progress: `callback_on_step_end` reports (step + 1) / `pipe.num_timesteps` (img2img schedules
-  fewer steps than asked for), mapped into the operation's share of 0-100; the same callback
-  polls `should_cancel`, sets the pipeline's interrupt flag and raises `OperationCancelled`.
-- CUDA: bfloat16 and PyTorch SDPA attention (diffusers' default processors; no hub kernels); CPU:
-  float32.
-"""
+Details: docs/engine.md#diffusion-operations"""
 
 from __future__ import annotations
 

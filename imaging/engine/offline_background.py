@@ -1,26 +1,6 @@
 """Background removal without a model hub: MediaPipe person segmentation, a GrabCut path for other
 subjects, guided-filter edge refinement, and an optional BiRefNet backend from a local folder.
-
-How a mask is made (`BackgroundRemover`):
-1. Segment. With the default `OfflineSegmenter`, MediaPipe's selfie segmentation (the
-   "general" model that ships in the mediapipe 0.10.21 wheel) proposes a person mask. That model
-   calls almost any centred subject a person (a coffee cup, a cat), so its mask is trusted only
-   when a person is confirmed by MediaPipe's face detector (full range) or, for people seen from
-   behind, its pose detector - both also ship in the wheel. Otherwise, or when the person mask is
-   (nearly) empty, the subject is found by GrabCut seeded from a saliency box (OpenCV contrib's
-   fine-grained static saliency; a centre box when saliency finds nothing), run at <= 320 px.
-   With `BiRefNetSegmenter` (production, GPU), BiRefNet segments any salient subject and the
-   person gate is not needed.
-2. Clean. Specks far from the subject are dropped (components under 2% of the largest).
-3. Refine (`edge_smooth`). Only a band around the mask's boundary (1% of the long side each
-   way) changes. There GrabCut re-decides each pixel from the photo's colours (a trimap: certain
-   inside and outside the band), which removes the background halo a blobby mask leaves, and a
-   guided filter (cv2.ximgproc.guidedFilter, guided by the photo) turns that decision into a soft
-   alpha that follows hair and fabric. Outside the band the alpha is 0 or 255. Without
-   `edge_smooth` the alpha is the hard (0/255) mask. (pymatting would be the next step up; it is
-   not a dependency.)
-An input that already had transparency keeps it: the output alpha is the product of both.
-"""
+Details: docs/engine.md#background-removal"""
 
 from __future__ import annotations
 

