@@ -37,6 +37,9 @@ from tests.sdk.conftest import api_key_issue
 
 pytestmark = pytest.mark.integration
 
+# The reference's Python snippet, copied verbatim into the SDK (the reference itself lives outside
+# the repository; the copy is checked against it where it is present).
+SNIPPET = ROOT / "sdk" / "python" / "examples" / "reference_snippet.py"
 REFERENCE = ROOT.parent / "shared" / "reference" / "api-reference.md"
 BIN = Path(sys.executable).parent
 
@@ -204,9 +207,15 @@ def is_image(data: bytes) -> bool:
 
 
 def reference_python_snippet() -> str:
+    return SNIPPET.read_text(encoding="utf-8")
+
+
+def test_the_snippet_copy_is_the_references() -> None:
+    if not REFERENCE.exists():
+        pytest.skip(f"the API reference is not beside this checkout ({REFERENCE})")
     text = REFERENCE.read_text(encoding="utf-8")
     sdks = text[text.index("## SDKs") :]
-    return re.search(r"```python\n(.*?)```", sdks, re.S).group(1)
+    assert re.search(r"```python\n(.*?)```", sdks, re.S).group(1) == reference_python_snippet()
 
 
 def test_the_reference_python_snippet_prints_a_result_url(stack: Stack, api_key: str) -> None:
