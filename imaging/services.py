@@ -68,7 +68,7 @@ def task_inputs_prepare(
     if operation == Operation.BATCH_EDIT:
         batch_size_check(account=account, images=len(sources))
     params = {"seed": random.randint(0, SEED_MAX), **params}  # noqa: S311 (not a secret)
-    images = tuple(images_load(account=account, sources=sources, operation=operation))
+    images = tuple(account_images_load(account=account, sources=sources, operation=operation))
     if operation != Operation.BATCH_EDIT:
         return [TaskInput(params=params, images=images)]
     first, *rest = images
@@ -84,7 +84,9 @@ def batch_size_check(*, account: Account, images: int) -> None:
         raise InvalidRequest(f"image_urls: {reason}")
 
 
-def images_load(*, account: Account, sources: list, operation: Operation) -> list[Image.Image]:
+def account_images_load(
+    *, account: Account, sources: list, operation: Operation
+) -> list[Image.Image]:
     """A request's images under the account's file and pixel limits, in a shape the operation
     takes."""
     if not sources:
