@@ -330,3 +330,14 @@ class FaultStack(LiveStack):
     def __post_init__(self) -> None:
         self.database_url = self.postgres.url()
         self.redis_url = self.redis.url()
+
+
+def bench_quick(script: str) -> subprocess.CompletedProcess:
+    """`bench/<script> --quick`, as its test runs it; fails the test with the output's tail unless
+    it exits 0."""
+    run = subprocess.run(
+        [sys.executable, f"bench/{script}", "--quick"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    return run

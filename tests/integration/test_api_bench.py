@@ -4,26 +4,16 @@ stack and every client gets the answer it should (its speed goals are the report
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 
 import pytest
 
-from tests.integration.stack import ROOT
+from tests.integration.stack import bench_quick
 
 pytestmark = pytest.mark.integration
 
 
 def test_the_api_benchmark_runs_and_every_client_gets_its_answer() -> None:
-    run = subprocess.run(
-        [sys.executable, "bench/api.py", "--quick"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    run = bench_quick("api.py")
     # Exit 0 already means no wrong answers; the report must also show them, scenario by scenario.
     report = run.stdout[run.stdout.index("What the submit time is made of") :]
     for label, status in [

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
 from tests.conftest import IN_CI
-from tests.integration.stack import ROOT, missing_parts
+from tests.integration.stack import bench_quick, missing_parts
 
 pytestmark = pytest.mark.integration
 
@@ -18,15 +15,7 @@ def test_the_reliability_benchmark_runs_and_keeps_its_promises() -> None:
         if IN_CI:
             pytest.fail(f"the reliability benchmark must run in CI: {why}")
         pytest.skip(why)
-    run = subprocess.run(
-        [sys.executable, "bench/reliability.py", "--quick"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    run = bench_quick("reliability.py")
     table = run.stdout[run.stdout.index("| load (locust") :]
     assert "reconcile_credits: 0 account(s) with drift" in table
     assert "| unexpected 5xx                  | 0 | 0 |" in table
