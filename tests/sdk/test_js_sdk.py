@@ -31,7 +31,11 @@ KEYS: dict[str, dict[str, tuple[str, int]]] = {
     "retries.test.mjs": {"FREE_RATE": ("free", 50), "RETRY": ("pro", 1000)},
     "wait.test.mjs": {"WAIT": ("pro", 1000)},
     "webhooks.test.mjs": {"HOOKS": ("pro", 1000)},
-    "snippet.test.mjs": {"SNIPPET": ("max", 0)},
+    "snippet.test.mjs": {
+        "SNIPPET": ("max", 0),
+        "SNIPPET_BUN": ("max", 0),
+        "SNIPPET_DENO": ("max", 0),
+    },
     "require.test.cjs": {"REQUIRE": ("pro", 1000)},
 }
 

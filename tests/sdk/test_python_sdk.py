@@ -145,11 +145,15 @@ class FaultProxy(LocalServer):
     """Forwards to the stack, except that the first POST is answered 503 (`fault="503"`), is
     forwarded and its answer then lost by dropping the connection (`fault="drop"`), or is
     forwarded with `Prefer: respond-async` (`fault="async"`: a 202 as when the server's wait runs
-    out). Records the Idempotency-Key of every POST attempt."""
+    out). Records the Idempotency-Key of every POST attempt. `rewrite` replaces text in every
+    request body on its way (the reference snippet's example.com images, which no host here
+    reaches, become a local image server's)."""
 
-    def __init__(self, upstream: str, fault: str) -> None:
+    def __init__(
+        self, upstream: str, fault: str | None, rewrite: dict[str, str] | None = None
+    ) -> None:
         super().__init__(self._answer)
-        self.upstream, self.fault = upstream, fault
+        self.upstream, self.fault, self.rewrite = upstream, fault, rewrite or {}
         self.keys: list[str | None] = []
         self._lock = threading.Lock()
 
@@ -167,9 +171,12 @@ class FaultProxy(LocalServer):
                                   "details": "injected by the test proxy"}}  # fmt: skip
             headers = {"Content-Type": "application/json", "Retry-After": "0"}
             return 503, headers, json.dumps(envelope).encode()
+        body = recorded.body
+        for old, new in self.rewrite.items():
+            body = body.replace(old.encode(), new.encode())
         headers = {k: v for k, v in recorded.headers.items() if k.lower() not in _HOP_BY_HOP}
         response = httpx.request(recorded.method, self.upstream + recorded.path, headers=headers,
-                                 content=recorded.body, timeout=120)  # fmt: skip
+                                 content=body, timeout=120)  # fmt: skip
         if first_post and self.fault == "drop":
             return None  # the server did the work; the client never hears of it
         kept = {k: v for k, v in response.headers.items() if k.lower() not in _HOP_BY_HOP}
@@ -218,21 +225,53 @@ def test_the_snippet_copy_is_the_references() -> None:
     assert re.search(r"```python\n(.*?)```", sdks, re.S).group(1) == reference_python_snippet()
 
 
-def test_the_reference_python_snippet_prints_a_result_url(stack: Stack, api_key: str) -> None:
+@pytest.fixture(scope="module")
+def fresh_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A new virtual environment into which `pip install ./sdk/python` installed the SDK, as a
+    user would (its dependency and build backend resolved by pip, nothing from this venv)."""
+    venv = tmp_path_factory.mktemp("fresh-venv")
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    python = venv / "bin" / "python"
+    install = subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", str(ROOT / "sdk" / "python")],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert install.returncode == 0, install.stdout + install.stderr
+    return python
+
+
+def test_pip_install_of_the_sdk_works_in_a_fresh_environment(fresh_python: Path) -> None:
+    code = "import nanobanana, httpx; print(nanobanana.__version__, nanobanana.__file__)"
+    shown = subprocess.run([str(fresh_python), "-c", code], capture_output=True, text=True,
+                           timeout=60)  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    version, location = shown.stdout.split()
+    assert version == nanobanana.__version__
+    assert location.startswith(str(fresh_python.parent.parent))  # not this checkout's editable copy
+    assert (fresh_python.parent / "nanobanana").exists()  # the CLI's entry point
+
+
+def test_the_reference_python_snippet_prints_a_result_url(
+    stack: Stack, api_key: str, fresh_python: Path
+) -> None:
     snippet = reference_python_snippet()
-    assert "client.edit_image(prompt='将背景改为海滩', image_url=" in snippet
-    with image_server() as images:
-        # Only the key, the base URL and the image host (example.com is unreachable here) change.
-        code = (
-            snippet.replace("nk_live_xxxxxxxxxxxx", api_key)
-            .replace("https://api.nanobanana.ai/v1", stack.base_url + "/v1")
-            .replace("https://example.com", images.url)
-        )
+    # Only the key and the base URL change; the base URL is a proxy that points the snippet's
+    # https://example.com/ image at a local image server.
+    reference_key, reference_base = "nk_live_xxxxxxxxxxxx", "https://api.nanobanana.ai/v1"
+    assert reference_key in snippet and reference_base in snippet
+    with (
+        image_server() as images,
+        FaultProxy(
+            stack.base_url, fault=None, rewrite={"https://example.com/": images.url + "/"}
+        ) as proxy,
+    ):
+        code = snippet.replace(reference_key, api_key).replace(reference_base, proxy.url + "/v1")
         env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
-        run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+        run = subprocess.run([str(fresh_python), "-c", code], capture_output=True, text=True,
                              timeout=180, env=env)  # fmt: skip
     assert run.returncode == 0, run.stderr
     assert re.fullmatch(r"编辑结果: http://127\.0\.0\.1:\d+/files/\S+\n", run.stdout), run.stdout
+    assert [r.path for r in images.requests] == ["/photo.jpg"]  # the snippet's own image URL
 
 
 # --- Every operation -----------------------------------------------------------------------------
@@ -695,3 +734,33 @@ def test_the_cli_edits_shows_progress_and_exits_per_error(
     conflict = run_cli(stack, api_key, "--json", "task", task_id, "--cancel")
     assert conflict.returncode == 12
     assert json.loads(conflict.stdout)["error"]["code"] == "TASK_NOT_CANCELLABLE"
+
+
+def test_the_cli_runs_every_operation_and_saves_what_it_made(stack: Stack, tmp_path: Path) -> None:
+    key = api_key_issue(stack, plan="max")
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(png())
+    out = {name: tmp_path / f"{name}.png" for name in ("cut", "mask", "gen", "style", "big")}
+    with image_server() as images:
+        runs = {
+            "remove-bg": run_cli(stack, key, "remove-bg", str(photo), "-o", str(out["cut"]),
+                                 "--mask", str(out["mask"])),
+            "generate": run_cli(stack, key, "generate", "一只可爱的熊猫", "--width", "64",
+                                "--height", "64", "--format", "png", "-o", str(out["gen"])),
+            "style": run_cli(stack, key, "style", str(photo), images.url + "/starry.png",
+                             "--strength", "0.5", "-o", str(out["style"])),
+            "enhance": run_cli(stack, key, "enhance", str(photo), "--type", "upscale",
+                               "--factor", "2", "-o", str(out["big"])),
+            "batch": run_cli(stack, key, "--json", "batch", "换成海边的背景",
+                             images.url + "/a.png", images.url + "/b.png"),
+        }  # fmt: skip
+    for name, run in runs.items():
+        assert run.returncode == 0, (name, run.stderr)
+    for name in ("remove-bg", "generate", "style", "enhance"):
+        assert " completed  100% " in runs[name].stdout and "100%" in runs[name].stderr, name
+    assert all(is_image(path.read_bytes()) for path in out.values())
+    assert Image.open(out["big"]).size == (128, 128)  # twice the 64² photo
+    assert Image.open(out["cut"]).mode == "RGBA"
+    batch = json.loads(runs["batch"].stdout)
+    assert batch["status"] == "completed" and len(batch["tasks"]) == 2
+    assert all(t["result"]["image_url"].startswith("http://127.0.0.1:") for t in batch["tasks"])
