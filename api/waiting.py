@@ -44,7 +44,8 @@ def failed_body(task: Task) -> dict:
         _("%(reason)s (%(credits)d credits refunded)")
         % {"reason": task.error_message or _("Image processing failed"), "credits": task.credits}
     )
-    return error_body(error)
+    # The task's id, so that a client which waited can still look the task up.
+    return {**error_body(error), "task_id": task.public_id}
 
 
 def wait_for_result(view_class: type[OperationApi]):

@@ -114,6 +114,11 @@ class ErrorEnvelopeSerializer(serializers.Serializer):
     success = FalseField()
     error = ErrorInfoSerializer()
     request_id = serializers.CharField(help_text="The same as the `X-Request-ID` header.")
+    task_id = serializers.CharField(
+        required=False,
+        help_text="Only on a 500 for an operation that failed while the request waited: the "
+        "failed task, as `GET /v1/task/{task_id}` shows it.",
+    )
 
 
 # status -> (the code it usually carries, when it happens)

@@ -18,7 +18,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import Path
@@ -188,6 +188,28 @@ class LiveStack:
     @property
     def worker_log(self) -> Path:
         return self.var_dir / "worker.log"
+
+    @property
+    def results_dir(self) -> Path:
+        """Where the worker writes results (MEDIA_ROOT/results on the base settings)."""
+        return self.var_dir / "media" / "results"
+
+    @contextlib.contextmanager
+    def results_unwritable(self) -> Iterator[None]:
+        """Every result write fails while inside (a file where the results folder was): the
+        worker's real failure path, which fails the task and refunds it."""
+        results = self.results_dir
+        moved = results.with_name("results-moved")
+        if results.exists():
+            results.rename(moved)
+        results.parent.mkdir(parents=True, exist_ok=True)
+        results.write_text("not a folder: every result write fails")
+        try:
+            yield
+        finally:
+            results.unlink()
+            if moved.exists():
+                moved.rename(results)
 
     @property
     def env(self) -> dict[str, str]:

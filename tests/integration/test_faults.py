@@ -12,7 +12,6 @@ import os
 import signal
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -239,21 +238,12 @@ def test_the_service_answers_again_after_postgresql_restarts(faults: FaultStack)
 def test_failing_result_storage_fails_the_task_with_its_refund(faults: FaultStack) -> None:
     tenant = Tenant(faults)
     before = balance(faults, tenant)
-    results = Path(faults.var_dir) / "media" / "results"
-    moved = results.with_name("results-moved")
-    if results.exists():
-        results.rename(moved)
-    results.write_text("not a folder: every result write fails")
-    try:
+    with faults.results_unwritable():
         task_id = tenant.submit(QUICK)
         tenant.wait_status(task_id, FINISHED, RECOVERY_SECONDS)
         answer = tenant.task(task_id)
         assert answer["status"] == "failed" and answer["error"]["code"] == "PROCESSING_ERROR"
         assert balance(faults, tenant) == before
-    finally:
-        results.unlink()
-        if moved.exists():
-            moved.rename(results)
     assert tenant.task(tenant.submit(QUICK)) is not None
     assert_settled(faults, tenant)
 

@@ -411,6 +411,19 @@ def test_invalid_request_names_the_field(client: NanoBananaClient) -> None:
     assert caught.value.status_code == 400 and "strength" in caught.value.details
 
 
+def test_a_task_that_fails_on_the_worker_is_processing_error_and_refunded(
+    stack: Stack, client: NanoBananaClient
+) -> None:
+    before = client.get_account().credits.balance
+    with stack.results_unwritable(), pytest.raises(nanobanana.ProcessingError) as caught:
+        client.remove_background(image_url=png())
+    error = caught.value
+    assert (error.status_code, error.code) == (500, "PROCESSING_ERROR")
+    assert error.task_id.startswith("task_") and "refunded" in error.details
+    assert client.get_task_status(error.task_id).status == "failed"
+    assert client.get_account().credits.balance == before  # refunded
+
+
 def test_not_found(client: NanoBananaClient) -> None:
     with pytest.raises(nanobanana.NotFoundError) as caught:
         client.get_task_status("task_doesnotexist")

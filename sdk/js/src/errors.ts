@@ -208,7 +208,7 @@ export function errorFromResponse(status: number, headers: Headers, text: string
     (code !== undefined ? BY_CODE[code] : undefined) ??
     BY_STATUS[status] ??
     (status >= 500 ? ProcessingError : APIError)
-  const init: ErrorInit & { retryAfter?: number; limitBytes?: number } = {
+  const init: ErrorInit & { retryAfter?: number; limitBytes?: number; taskId?: string } = {
     code,
     status,
     details,
@@ -219,6 +219,9 @@ export function errorFromResponse(status: number, headers: Headers, text: string
   if (Class === RateLimitError || Class === TemporaryUnavailableError) {
     const retryAfter = retryAfterSeconds(headers)
     if (retryAfter !== undefined) init.retryAfter = retryAfter
+  }
+  if (Class === ProcessingError && typeof envelope?.task_id === 'string') {
+    init.taskId = envelope.task_id // the operation failed while the request waited
   }
   if (Class === FileTooLargeError) {
     const limit = LIMIT_BYTES.exec(details ?? '')

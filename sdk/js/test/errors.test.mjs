@@ -1,5 +1,7 @@
 // Each error class from a real answer of the live server, with the envelope's fields.
 import assert from 'node:assert/strict'
+import { existsSync, mkdirSync, renameSync, unlinkSync, writeFileSync } from 'node:fs'
+import { dirname } from 'node:path'
 import { describe, test } from 'node:test'
 
 import {
@@ -12,6 +14,7 @@ import {
   NanoBananaAPI,
   NanoBananaError,
   NotFoundError,
+  ProcessingError,
   UnsupportedFormatError,
 } from 'nanobanana-js'
 
@@ -37,7 +40,38 @@ async function rejectsWith(promise, Class, { status, code }) {
   return caught
 }
 
+/** Runs `work` while every result write on the worker fails (a file where the results folder
+ * was, NANOBANANA_TEST_RESULTS_DIR): the worker's real failure path, failing and refunding. */
+async function whileResultsUnwritable(work) {
+  const results = process.env.NANOBANANA_TEST_RESULTS_DIR
+  assert.ok(results, 'NANOBANANA_TEST_RESULTS_DIR is not set')
+  const moved = `${results}-moved`
+  if (existsSync(results)) renameSync(results, moved)
+  mkdirSync(dirname(results), { recursive: true })
+  writeFileSync(results, 'not a folder: every result write fails')
+  try {
+    return await work()
+  } finally {
+    unlinkSync(results)
+    if (existsSync(moved)) renameSync(moved, results)
+  }
+}
+
 describe('errors from the live server', live, () => {
+  test('500 PROCESSING_ERROR: a task that failed on the worker is ProcessingError naming it, refunded', async () => {
+    const api = client('ERRORS')
+    const before = (await api.getAccount()).credits.balance
+    const error = await whileResultsUnwritable(() =>
+      rejectsWith(api.removeBackground({ imageUrl: png(32) }), ProcessingError, {
+        status: 500,
+        code: 'PROCESSING_ERROR',
+      }),
+    )
+    assert.match(error.taskId, /^task_/)
+    assert.equal((await api.getTaskStatus(error.taskId)).status, 'failed')
+    assert.equal((await api.getAccount()).credits.balance, before, 'refunded')
+  })
+
   test('401 INVALID_API_KEY: InvalidApiKeyError', async () => {
     const api = new NanoBananaAPI({ apiKey: 'nk_live_not_a_real_key', baseURL: BASE_URL })
     const error = await rejectsWith(api.getAccount(), InvalidApiKeyError, {

@@ -271,6 +271,8 @@ def error_from_response(response: httpx.Response) -> APIStatusError:
     }
     if cls in (RateLimitError, TemporaryUnavailableError):
         kwargs["retry_after"] = retry_after_seconds(response.headers)
+    if cls is ProcessingError and isinstance(body, dict) and isinstance(body.get("task_id"), str):
+        kwargs["task_id"] = body["task_id"]  # the operation failed while the request waited
     if cls is FileTooLargeError:
         limit = _LIMIT_BYTES.search(str(details or ""))
         if limit:
