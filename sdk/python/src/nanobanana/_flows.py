@@ -344,7 +344,7 @@ def _iso(moment: datetime | str | None) -> str | None:
     if moment is None or isinstance(moment, str):
         return moment
     if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc)  # noqa: UP017 (Python 3.10 has no datetime.UTC)
+        moment = moment.astimezone(timezone.utc)  # Python 3.10 has no datetime.UTC
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
