@@ -9,3 +9,5 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
 app = Celery("nanobanana")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# A worker that stopped receiving messages reconnects (imaging/consumer_watchdog.py).
+app.steps["consumer"].add("imaging.consumer_watchdog:ConsumerWatchdog")

@@ -98,6 +98,15 @@ def tasks_finished(*, task_ids: list[int]) -> list[Task]:
     return list(Task.unscoped_objects.filter(pk__in=task_ids, status__in=FINISHED_STATUSES))
 
 
+def tasks_waiting(*, queues: list[str], since: datetime) -> set[int]:
+    """The pending tasks of `queues` created before `since` (the consumer watchdog's question:
+    is there work this idle worker should have been given?)."""
+    waiting = Task.unscoped_objects.filter(
+        status=Task.Status.PENDING, queue__in=queues, created_at__lt=since
+    )
+    return set(waiting.values_list("pk", flat=True)[:100])
+
+
 async def task_finished_aget(*, task_id: int) -> Task | None:
     """The task once it has finished, else None (for async waiters)."""
     return await Task.unscoped_objects.filter(pk=task_id, status__in=FINISHED_STATUSES).afirst()

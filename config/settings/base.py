@@ -391,6 +391,10 @@ IMAGING_TASK_LEASE_RENEW_SECONDS = IMAGING_TASK_LEASE_SECONDS / 3
 # refunded after their last attempt), and pending tasks are queued again when the broker lost
 # its messages (a Redis restarted empty). On the `celery` queue, never behind long image work.
 IMAGING_SWEEP_SECONDS = env.float("IMAGING_SWEEP_SECONDS", default=15.0)
+# How often an idle worker checks that it still receives messages: when the same pending tasks of
+# its queues were waiting at two looks, it reconnects to the broker (imaging/consumer_watchdog.py).
+# 0 = off.
+IMAGING_CONSUMER_WATCHDOG_SECONDS = env.float("IMAGING_CONSUMER_WATCHDOG_SECONDS", default=30.0)
 # Unfinished tasks older than this are failed and refunded whatever their state: the backstop.
 IMAGING_TASK_MAX_AGE_HOURS = 6
 CELERY_BEAT_SCHEDULE["imaging-sweep"] = {

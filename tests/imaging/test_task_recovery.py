@@ -21,6 +21,7 @@ from core.operations import Operation
 from imaging.broker import MARKER_QUEUE, TASK_QUEUES, broker_lost_messages, broker_marker_set
 from imaging.models import Task
 from imaging.runner import LeaseKeeper
+from imaging.selectors import tasks_waiting
 from imaging.services import (
     ClaimResult,
     TaskInput,
@@ -193,3 +194,18 @@ def test_a_stale_workers_failure_is_not_the_new_claims(account: Account) -> None
     task_fail(task_id=task.pk, error=ProcessingError("late"), claim_id="old")
     task.refresh_from_db()
     assert task.status == "processing" and balance(account) == 46
+
+
+def test_the_watchdog_asks_for_pending_tasks_of_its_queues_older_than_its_interval(
+    account: Account,
+) -> None:
+    subscription_set_plan(account=account, plan=plan_get(code="pro"))
+    old, fresh, running = submit(account), submit(account), submit(account)
+    Task.unscoped_objects.filter(pk__in=[old.pk, running.pk]).update(
+        created_at=timezone.now() - timedelta(minutes=5)
+    )
+    Task.unscoped_objects.filter(pk=running.pk).update(status=Task.Status.PROCESSING)
+    minute_ago = timezone.now() - timedelta(minutes=1)
+    assert tasks_waiting(queues=[old.queue], since=minute_ago) == {old.pk}
+    assert tasks_waiting(queues=["some-other-queue"], since=minute_ago) == set()
+    assert fresh.pk in tasks_waiting(queues=[old.queue], since=timezone.now())
