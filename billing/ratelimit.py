@@ -85,6 +85,21 @@ def request_admit(*, account: Account, billable: bool) -> RateDecision:
     return decision
 
 
+@dataclass(frozen=True)
+class QuotaUsage:
+    quota: Quota
+    used: int
+
+
+def account_quota_usage(*, account: Account) -> tuple[QuotaUsage, ...]:
+    """How much of each billable window the account has used, counting nothing (the dashboard).
+    TemporaryUnavailable when the shared counter is unreachable."""
+    quotas = account_quotas(account=account, billable=True)
+    key = f"account:{account.pk}"
+    used = _redis_used(key=key, quotas=quotas) if settings.REDIS_URL else _local_used(key, quotas)
+    return tuple(QuotaUsage(quota=q, used=n) for q, n in zip(quotas, used, strict=True))
+
+
 def window_admit(*, key: str, quotas: tuple[Quota, ...]) -> RateDecision:
     if settings.REDIS_URL:
         return _redis_admit(key=key, quotas=quotas)
@@ -145,6 +160,18 @@ def _redis_admit(*, key: str, quotas: tuple[Quota, ...]) -> RateDecision:
     return _decision(bool(allowed), quotas, counts_resets, reset_unit=1000)
 
 
+def _redis_used(*, key: str, quotas: tuple[Quota, ...]) -> list[int]:
+    client = _redis_script(settings.REDIS_URL).registered_client
+    now_ms = time.time() * 1000
+    try:
+        with client.pipeline(transaction=False) as pipe:
+            for quota in quotas:
+                pipe.zcount(f"nb:rl:{key}:{quota.name}", f"({now_ms - quota.window * 1000}", "+inf")
+            return [int(n) for n in pipe.execute()]
+    except redis.RedisError as error:
+        raise TemporaryUnavailable(_("Rate limiting is unavailable; retry shortly.")) from error
+
+
 # --- In-process (embedded mode) -------------------------------------------------------------------
 
 _local_logs: dict[str, deque[float]] = {}
@@ -165,6 +192,14 @@ def _local_admit(*, key: str, quotas: tuple[Quota, ...]) -> RateDecision:
             for log in logs:
                 log.append(now)
     return _decision(allowed, quotas, counts_resets, reset_unit=1)
+
+
+def _local_used(key: str, quotas: tuple[Quota, ...]) -> list[int]:
+    now = time.time()
+    with _local_lock:
+        logs = [_local_logs.get(f"{key}:{q.name}", deque()) for q in quotas]
+        pairs = zip(quotas, logs, strict=True)
+        return [sum(1 for moment in log if moment > now - q.window) for q, log in pairs]
 
 
 def _decision(

@@ -19,6 +19,10 @@ ALLOWED_IMAGE_FORMATS = ("jpeg", "png", "webp")
 FREE_PLAN_CODE = "free"
 
 
+# The dashboard warns once this share of the period's credits is used.
+CREDITS_WARNING_SHARE = 0.8
+
+
 @dataclass(frozen=True)
 class BillingSummary:
     plan: Plan
@@ -31,6 +35,17 @@ class BillingSummary:
     @property
     def status_label(self) -> str:
         return str(Subscription.Status(self.status).label)
+
+    @property
+    def used_share(self) -> float | None:
+        """The share of the period's credits used so far; None on an unlimited plan."""
+        if self.plan.is_unlimited or not self.plan.monthly_credits:
+            return None
+        return self.used_this_month / self.plan.monthly_credits
+
+    @property
+    def credits_running_low(self) -> bool:
+        return (self.used_share or 0) >= CREDITS_WARNING_SHARE
 
 
 @dataclass(frozen=True)

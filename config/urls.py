@@ -22,6 +22,7 @@ urlpatterns = [
     path("billing", billing, name="billing"),
     path("billing/", include("billing.urls")),
     path("", include("accounts.urls")),
+    path("", include("dashboard.urls")),
     path("", include("webhooks.urls")),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import partial
 
-from django.db.models import Exists, F, OuterRef, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Sum
 from django.db.models.fields.tuple_lookups import Tuple, TupleLessThan
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from accounts.models import Account
@@ -83,6 +84,29 @@ def tasks_page(
 # --- The worker's reads -------------------------------------------------------------------------
 # A worker, a waiting request or a receiver of `task_finished` holds a task's primary key from a
 # claim, a submit or a signal of ours, never from a client; the task names its own account.
+
+
+@dataclass(frozen=True)
+class DailyUsage:
+    day: date
+    operation: str
+    count: int
+    credits: int  # spent: a failed or cancelled task's credits were refunded
+
+
+def account_usage_by_day(*, account: Account, days: int) -> list[DailyUsage]:
+    """Tasks and credits spent per UTC day and operation over the last `days` days."""
+    since = timezone.now() - timedelta(days=days)
+    refunded = Q(status__in=[Task.Status.FAILED, Task.Status.CANCELLED])
+    rows = (
+        Task.objects.for_account(account)
+        .filter(created_at__gte=since)
+        .annotate(day=TruncDate("created_at", tzinfo=UTC))
+        .values("day", "operation")
+        .annotate(count=Count("id"), credits=Sum("credits", filter=~refunded, default=0))
+        .order_by("day", "operation")
+    )
+    return [DailyUsage(r["day"], r["operation"], r["count"], r["credits"]) for r in rows]
 
 
 def task_by_pk(*, task_id: int) -> Task | None:

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "imaging",
     "webhooks",
     "api",
+    "dashboard",
 ]
 
 # Django's own middleware, in subclasses that keep the chain on the event loop under ASGI and
@@ -165,7 +166,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "account_login"
-LOGIN_REDIRECT_URL = "profile"
+LOGIN_REDIRECT_URL = "dashboard"
 ACCOUNT_LOGOUT_REDIRECT_URL = "home"
 
 ACCOUNT_LOGIN_METHODS = {"email"}

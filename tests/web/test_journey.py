@@ -90,12 +90,12 @@ def test_an_unverified_user_cannot_log_in(client: Client, user: User) -> None:
     assert reverse("profile") not in [url for url, _status in response.redirect_chain]
 
 
-def test_a_verified_user_logs_in_to_the_profile(client: Client, user: User) -> None:
+def test_a_verified_user_logs_in_to_the_dashboard(client: Client, user: User) -> None:
     EmailAddress.objects.create(user=user, email=user.email, primary=True, verified=True)
     response = client.post(
         reverse("account_login"), {"login": user.email, "password": "correct horse battery"}
     )
-    assert response["Location"] == reverse("profile")
+    assert response["Location"] == reverse("dashboard")
 
 
 def test_the_profile_requires_login(client: Client) -> None:
