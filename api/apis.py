@@ -44,7 +44,12 @@ from imaging.selectors import (
     task_get,
     tasks_page,
 )
-from imaging.services import task_cancel_by_owner, task_inputs_prepare, tasks_submit
+from imaging.services import (
+    TaskOrigin,
+    task_cancel_by_owner,
+    task_inputs_prepare,
+    tasks_submit,
+)
 
 CREDITS_USED_HEADER = "X-Credits-Used"
 CREDITS_REMAINING_HEADER = "X-Credits-Remaining"
@@ -70,7 +75,12 @@ class OperationApi(ApiView):
             params=params,
             sources=self.image_sources(params),
         )
-        tasks = tasks_submit(account=account, operation=self.operation, inputs=inputs)
+        tasks = tasks_submit(
+            account=account,
+            operation=self.operation,
+            inputs=inputs,
+            origin=TaskOrigin(api_key=request.auth),
+        )
         return self.accepted(tasks)
 
     def image_sources(self, params: dict) -> list[Any]:

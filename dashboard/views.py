@@ -13,7 +13,12 @@ from billing.selectors import CREDITS_WARNING_SHARE, account_billing_summary
 from core.errors import TemporaryUnavailable
 from core.operations import Operation
 from dashboard.charts import usage_chart
-from imaging.selectors import account_usage_by_day, task_image_url, tasks_page
+from imaging.selectors import (
+    account_spend_by_origin,
+    account_usage_by_day,
+    task_image_url,
+    tasks_page,
+)
 
 USAGE_DAYS = 30
 RECENT_TASKS = 8
@@ -38,6 +43,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             days=USAGE_DAYS,
         ),
         "usage_days": USAGE_DAYS,
+        "spend": account_spend_by_origin(account=account, days=USAGE_DAYS),
         "recent": [
             {
                 "task": task,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -40,7 +41,23 @@ class Task(TenantOwnedModel):
         FAILED = "failed", _("Failed")
         CANCELLED = "cancelled", _("Cancelled")
 
+    class Source(models.TextChoices):
+        API = "api", _("API")
+        DASHBOARD = "dashboard", _("Dashboard")
+
     public_id = models.CharField(max_length=40, unique=True, default=new_task_public_id)
+    # Where the task came from: an API key's request, or a member in the dashboard.
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.API)
+    api_key = models.ForeignKey(
+        "accounts.ApiKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
     batch = models.ForeignKey(
         Batch, null=True, blank=True, on_delete=models.CASCADE, related_name="tasks"
     )

@@ -94,19 +94,52 @@ class DailyUsage:
     credits: int  # spent: a failed or cancelled task's credits were refunded
 
 
+# Credits a task spent: a failed or cancelled task's were refunded.
+_SPENT_CREDITS = Sum(
+    "credits", filter=~Q(status__in=[Task.Status.FAILED, Task.Status.CANCELLED]), default=0
+)
+
+
+def _recent_tasks(*, account: Account, days: int) -> QuerySet[Task]:
+    return Task.objects.for_account(account).filter(
+        created_at__gte=timezone.now() - timedelta(days=days)
+    )
+
+
 def account_usage_by_day(*, account: Account, days: int) -> list[DailyUsage]:
     """Tasks and credits spent per UTC day and operation over the last `days` days."""
-    since = timezone.now() - timedelta(days=days)
-    refunded = Q(status__in=[Task.Status.FAILED, Task.Status.CANCELLED])
     rows = (
-        Task.objects.for_account(account)
-        .filter(created_at__gte=since)
+        _recent_tasks(account=account, days=days)
         .annotate(day=TruncDate("created_at", tzinfo=UTC))
         .values("day", "operation")
-        .annotate(count=Count("id"), credits=Sum("credits", filter=~refunded, default=0))
+        .annotate(count=Count("id"), credits=_SPENT_CREDITS)
         .order_by("day", "operation")
     )
     return [DailyUsage(r["day"], r["operation"], r["count"], r["credits"]) for r in rows]
+
+
+@dataclass(frozen=True)
+class OriginSpend:
+    source: str  # Task.Source
+    key_name: str | None  # None: the dashboard, or a key since deleted
+    key_prefix: str | None
+    count: int
+    credits: int
+
+
+def account_spend_by_origin(*, account: Account, days: int) -> list[OriginSpend]:
+    """Tasks and credits spent per API key (and by the dashboard) over the last `days` days,
+    the biggest spender first."""
+    rows = (
+        _recent_tasks(account=account, days=days)
+        .values("source", "api_key__name", "api_key__prefix")
+        .annotate(count=Count("id"), credits=_SPENT_CREDITS)
+        .order_by("-credits", "-count")
+    )
+    return [
+        OriginSpend(r["source"], r["api_key__name"], r["api_key__prefix"], r["count"], r["credits"])
+        for r in rows
+    ]
 
 
 def task_by_pk(*, task_id: int) -> Task | None:

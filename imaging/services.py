@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from kombu.exceptions import OperationalError as BrokerError
 from PIL import Image
 
-from accounts.models import Account
+from accounts.models import Account, ApiKey, User
 from billing.costs import operation_cost
 from billing.models import CreditLedgerEntry
 from billing.selectors import account_pixel_limit, account_plan, account_upload_limit_bytes
@@ -99,12 +99,33 @@ def account_images_load(
     )
 
 
-def task_submit(*, account: Account, operation: Operation, task_input: TaskInput) -> Task:
+@dataclass(frozen=True)
+class TaskOrigin:
+    """Who asked: an API key's request, or a member in the dashboard (recorded on the task)."""
+
+    source: str = Task.Source.API
+    api_key: ApiKey | None = None
+    member: User | None = None
+
+
+def task_submit(
+    *,
+    account: Account,
+    operation: Operation,
+    task_input: TaskInput,
+    origin: TaskOrigin | None = None,
+) -> Task:
     """Charge, store the inputs, create the task and enqueue it once the transaction commits."""
-    return tasks_submit(account=account, operation=operation, inputs=[task_input])[0]
+    return tasks_submit(account=account, operation=operation, inputs=[task_input], origin=origin)[0]
 
 
-def tasks_submit(*, account: Account, operation: Operation, inputs: list[TaskInput]) -> list[Task]:
+def tasks_submit(
+    *,
+    account: Account,
+    operation: Operation,
+    inputs: list[TaskInput],
+    origin: TaskOrigin | None = None,
+) -> list[Task]:
     """Several tasks charged all-or-nothing (a batch); InsufficientCredits leaves nothing behind."""
     queue_depth_check(queue=operation_queue(operation), adding=len(inputs))
     names = [
@@ -112,7 +133,13 @@ def tasks_submit(*, account: Account, operation: Operation, inputs: list[TaskInp
         for item in inputs
     ]
     try:
-        tasks = _tasks_create(account=account, operation=operation, inputs=inputs, names=names)
+        tasks = _tasks_create(
+            account=account,
+            operation=operation,
+            inputs=inputs,
+            names=names,
+            origin=origin or TaskOrigin(),
+        )
     except Exception:
         # Not charged, nothing created: the stored inputs have no task to belong to.
         for name in (n for files in names for n in files):
@@ -170,7 +197,12 @@ _queue_depth = _QueueDepth()
 
 
 def _tasks_create(
-    *, account: Account, operation: Operation, inputs: list[TaskInput], names: list[list[str]]
+    *,
+    account: Account,
+    operation: Operation,
+    inputs: list[TaskInput],
+    names: list[list[str]],
+    origin: TaskOrigin,
 ) -> list[Task]:
     batch = len(inputs) > 1 or operation == Operation.BATCH_EDIT
     with transaction.atomic():
@@ -192,6 +224,9 @@ def _tasks_create(
                 batch=group,
                 batch_index=index,
                 credits=operation_cost(operation),
+                source=origin.source,
+                api_key=origin.api_key,
+                submitted_by=origin.member,
             )
             # Charged before the insert (the public id exists already), so the row is written
             # once, with its charge.

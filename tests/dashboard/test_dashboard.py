@@ -3,6 +3,8 @@ rendered on the server (the chart is SVG, its figures also a table), in English 
 
 from __future__ import annotations
 
+import base64
+import io
 import re
 from collections.abc import Callable
 from datetime import timedelta
@@ -22,6 +24,15 @@ from imaging.models import Task
 from imaging.services import TaskInput, task_fail, task_submit
 
 pytestmark = pytest.mark.django_db
+
+
+def png_data_url() -> str:
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 24), (200, 120, 40)).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+PNG_DATA_URL = png_data_url()
 
 
 def submit(account: Account, operation: Operation = Operation.ENHANCE, days_ago: int = 0) -> Task:
@@ -120,3 +131,17 @@ def test_the_page_in_chinese(signed_in: Client, account: Account) -> None:
     submit(account)
     html = page(signed_in, HTTP_ACCEPT_LANGUAGE="zh-hans")
     assert "控制台" in html and "最近的任务" in html and "增强" in html
+
+
+def test_spend_per_api_key_names_the_key_that_made_each_request(
+    signed_in: Client, account: Account, raw_key: str
+) -> None:
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {raw_key}", HTTP_PREFER="respond-async")
+    body = {"image_url": PNG_DATA_URL, "enhancement_type": "color"}
+    answer = api.post("/v1/enhance", body, content_type="application/json")
+    assert answer.status_code == 202, answer.content
+    task = Task.objects.for_account(account).get(public_id=answer.json()["task_id"])
+    assert (task.source, task.api_key.name) == ("api", "test")
+    html = page(signed_in)
+    spend = html[html.index('id="spend-by-key"') :]
+    assert re.search(rf"test <code>{re.escape(raw_key[:14])}…</code></td><td>1</td><td>4<", spend)
