@@ -17,6 +17,24 @@ def api_key_get_by_digest(*, digest: str) -> ApiKey | None:
         return None
 
 
+def user_memberships(*, user: User) -> QuerySet[Membership]:
+    """The accounts a user belongs to: the personal one first, then teams by name."""
+    return (
+        Membership.objects.select_related("account")
+        .filter(user=user)
+        .order_by("-account__is_personal", "account__name", "account_id")
+    )
+
+
+def membership_get(*, user: User, account_id: int) -> Membership | None:
+    return user_memberships(user=user).filter(account_id=account_id).first()
+
+
+def membership_can_manage(*, membership: Membership) -> bool:
+    """Owners and admins manage keys, webhooks, billing and members; members use the account."""
+    return membership.role in {Membership.Role.OWNER, Membership.Role.ADMIN}
+
+
 def api_key_list(*, account: Account) -> QuerySet[ApiKey]:
     # Live keys first, newest first; revoked ones after.
     return ApiKey.objects.for_account(account).order_by(

@@ -7,13 +7,14 @@ import hmac
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Account, ApiKey, Membership, User, random_base62
-from accounts.selectors import api_key_get_by_digest
+from accounts.selectors import api_key_get_by_digest, membership_can_manage
 from accounts.signals import account_created
 from core.errors import InvalidApiKey, NotFound
 
@@ -52,6 +53,12 @@ def user_create(*, email: str, password: str | None = None, name: str = "") -> U
     user = User.objects.create_user(email=email, password=password, name=name)
     account_create(owner=user)
     return user
+
+
+def membership_manage_check(*, membership: Membership) -> None:
+    """PermissionDenied (403) unless the member may manage the account (owner or admin)."""
+    if not membership_can_manage(membership=membership):
+        raise PermissionDenied(_("Only the account's owners and admins can do this."))
 
 
 def user_personal_account_ensure(*, user: User) -> Account:

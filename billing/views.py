@@ -12,7 +12,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import User
-from accounts.services import user_personal_account_ensure
+from accounts.web import request_account, request_managed_account
 from billing.selectors import (
     account_billing_summary,
     billing_page_get,
@@ -40,7 +40,7 @@ class _SignedInRequest(HttpRequest):
 def pricing(request: HttpRequest) -> HttpResponse:
     context = {"plans": plan_list_public(), "billing_configured": stripe_is_configured()}
     if request.user.is_authenticated:
-        account = user_personal_account_ensure(user=request.user)
+        account = request_account(request)
         context["current_plan_code"] = billing_page_get(account=account).subscription.plan.code
     return render(request, "billing/pricing.html", context)
 
@@ -48,7 +48,7 @@ def pricing(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def billing(request: _SignedInRequest) -> HttpResponse:
-    account = user_personal_account_ensure(user=request.user)
+    account = request_managed_account(request)
     return render(
         request,
         "billing/billing.html",
@@ -66,7 +66,7 @@ def checkout(request: _SignedInRequest, plan_code: str) -> HttpResponse:
     if not stripe_is_configured():
         messages.error(request, _("Billing is not configured on this server yet."))
         return redirect("pricing")
-    account = user_personal_account_ensure(user=request.user)
+    account = request_managed_account(request)
     billing_url = request.build_absolute_uri(reverse("billing"))
     try:
         url = checkout_session_start(
@@ -86,7 +86,7 @@ def checkout(request: _SignedInRequest, plan_code: str) -> HttpResponse:
 @login_required
 @require_POST
 def portal(request: _SignedInRequest) -> HttpResponse:
-    account = user_personal_account_ensure(user=request.user)
+    account = request_managed_account(request)
     try:
         url = portal_session_start(
             account=account, return_url=request.build_absolute_uri(reverse("billing"))

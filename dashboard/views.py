@@ -6,7 +6,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
-from accounts.services import user_personal_account_ensure
+from accounts.web import request_account
 from billing.costs import OPERATION_LABELS
 from billing.ratelimit import account_quota_usage
 from billing.selectors import CREDITS_WARNING_SHARE, account_billing_summary
@@ -27,7 +27,7 @@ RECENT_TASKS = 8
 @never_cache
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    account = user_personal_account_ensure(user=request.user)
+    account = request_account(request)
     try:
         quotas = account_quota_usage(account=account)
     except TemporaryUnavailable:

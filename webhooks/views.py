@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from accounts.services import user_personal_account_ensure
+from accounts.web import request_managed_account
 from core.errors import InvalidRequest
 from webhooks.delivery import MAX_URL_LENGTH, CallbackUrlRejected
 from webhooks.selectors import webhook_delivery_list, webhook_endpoint_list
@@ -46,7 +46,7 @@ class WebhookEndpointCreateForm(forms.Form):
 def _render_page(
     request: HttpRequest, *, form: WebhookEndpointCreateForm, status: int = 200
 ) -> HttpResponse:
-    account = user_personal_account_ensure(user=request.user)
+    account = request_managed_account(request)
     endpoints = [
         (endpoint, webhook_endpoint_secret(endpoint=endpoint))
         for endpoint in webhook_endpoint_list(account=account)
@@ -79,7 +79,7 @@ def webhooks_page(request: HttpRequest) -> HttpResponse:
 def webhook_endpoint_create_view(request: HttpRequest) -> HttpResponse:
     form = WebhookEndpointCreateForm(request.POST)
     if form.is_valid():
-        account = user_personal_account_ensure(user=request.user)
+        account = request_managed_account(request)
         try:
             webhook_endpoint_create(account=account, **form.cleaned_data)
         except CallbackUrlRejected as error:
@@ -95,7 +95,7 @@ def webhook_endpoint_create_view(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def webhook_endpoint_delete_view(request: HttpRequest, endpoint_id: str) -> HttpResponse:
-    account = user_personal_account_ensure(user=request.user)
+    account = request_managed_account(request)
     webhook_endpoint_delete(account=account, public_id=endpoint_id)
     messages.success(request, _("Webhook endpoint deleted."))
     return redirect("webhooks")
@@ -105,7 +105,7 @@ def webhook_endpoint_delete_view(request: HttpRequest, endpoint_id: str) -> Http
 @require_POST
 def webhook_endpoint_switch_view(request: HttpRequest, endpoint_id: str) -> HttpResponse:
     """Switch an endpoint on (`is_active=1`) or off (anything else)."""
-    account = user_personal_account_ensure(user=request.user)
+    account = request_managed_account(request)
     is_active = request.POST.get("is_active") == "1"
     webhook_endpoint_update(account=account, public_id=endpoint_id, is_active=is_active)
     if is_active:
@@ -118,7 +118,7 @@ def webhook_endpoint_switch_view(request: HttpRequest, endpoint_id: str) -> Http
 @login_required
 @require_POST
 def webhook_endpoint_rotate_view(request: HttpRequest, endpoint_id: str) -> HttpResponse:
-    account = user_personal_account_ensure(user=request.user)
+    account = request_managed_account(request)
     webhook_endpoint_secret_rotate(account=account, public_id=endpoint_id)
     messages.success(
         request,
@@ -131,7 +131,7 @@ def webhook_endpoint_rotate_view(request: HttpRequest, endpoint_id: str) -> Http
 @login_required
 @require_POST
 def webhook_redeliver_view(request: HttpRequest, delivery_id: str) -> HttpResponse:
-    account = user_personal_account_ensure(user=request.user)
+    account = request_managed_account(request)
     try:
         delivery = webhook_delivery_redeliver(account=account, public_id=delivery_id)
     except InvalidRequest as error:
