@@ -7,7 +7,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import Account, ApiKey, Membership, User
+from accounts.models import Account, ApiKey, Invitation, Membership, User
 
 
 @admin.register(User)
@@ -50,6 +50,22 @@ class MembershipAdmin(admin.ModelAdmin):
     list_filter = ["role"]
     search_fields = ["user__email", "account__name"]
     autocomplete_fields = ["user", "account"]
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    """Read-only: invitations are sent from /team (the token exists only in the email)."""
+
+    list_display = ["email", "account", "role", "invited_by", "created_at", "expires_at",
+                    "accepted_at"]  # fmt: skip
+    list_filter = ["role", ("accepted_at", admin.EmptyFieldListFilter)]
+    search_fields = ["email", "account__name", "invited_by__email"]
+    readonly_fields = ["account", "email", "role", "invited_by", "created_at", "expires_at",
+                       "accepted_at", "accepted_by"]  # fmt: skip
+    exclude = ["digest"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
 
 
 @admin.register(ApiKey)

@@ -103,6 +103,36 @@ class Membership(models.Model):
         return f"{self.user} in {self.account} ({self.role})"
 
 
+class Invitation(TenantOwnedModel):
+    """An invitation to join an account, sent by email as a link carrying a secret token; only
+    the token's SHA-256 digest is stored. Accepted once, by a signed-in user with that email."""
+
+    email = models.EmailField()
+    role = models.CharField(
+        max_length=16, choices=Membership.Role.choices, default=Membership.Role.MEMBER
+    )
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    invited_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta(TenantOwnedModel.Meta):
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.email} to {self.account}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.accepted_at is None and self.expires_at > timezone.now()
+
+
 class ApiKey(TenantOwnedModel):
     """A secret `nk_live_…` key; only its SHA-256 digest and a display prefix are stored."""
 

@@ -1,6 +1,6 @@
 """Reads of users, accounts and API keys."""
 
-from django.db.models import F, QuerySet
+from django.db.models import Case, F, QuerySet, Value, When
 
 from accounts.models import Account, ApiKey, Membership, User
 
@@ -28,6 +28,17 @@ def user_memberships(*, user: User) -> QuerySet[Membership]:
 
 def membership_get(*, user: User, account_id: int) -> Membership | None:
     return user_memberships(user=user).filter(account_id=account_id).first()
+
+
+def account_members(*, account: Account) -> QuerySet[Membership]:
+    """Owners first, then admins, then members; by email within a role."""
+    order = {Membership.Role.OWNER: 0, Membership.Role.ADMIN: 1, Membership.Role.MEMBER: 2}
+    rank = Case(*[When(role=role, then=Value(n)) for role, n in order.items()])
+    return (
+        Membership.objects.select_related("user")
+        .filter(account=account)
+        .order_by(rank, "user__email")
+    )
 
 
 def membership_can_manage(*, membership: Membership) -> bool:

@@ -8,3 +8,9 @@ document.addEventListener("click", (event) => {
     event.preventDefault();
   }
 });
+
+// <select data-autosubmit>: submit its form on change (the form's button does it without JS).
+document.addEventListener("change", (event) => {
+  const select = event.target.closest("select[data-autosubmit]");
+  if (select) select.form.requestSubmit();
+});
