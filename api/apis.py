@@ -15,6 +15,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.models import Account
 from accounts.selectors import account_owner
 from api.base import ApiView
 from api.idempotency import StoredResponse
@@ -65,27 +66,18 @@ class OperationApi(ApiView):
         pass
 
     def post(self, request: Request) -> Response:
-        account = request.user.account
-        serializer = self.InputSerializer(data=self._data_with_uploads(request))
-        serializer.is_valid(raise_exception=True)
-        params = dict(serializer.validated_data)
-        inputs = task_inputs_prepare(
-            account=account,
-            operation=self.operation,
-            params=params,
-            sources=self.image_sources(params),
-        )
-        tasks = tasks_submit(
-            account=account,
-            operation=self.operation,
-            inputs=inputs,
+        tasks = operation_submit(
+            api=type(self),
+            account=request.user.account,
+            data=request_fields(type(self), request.data, request.FILES),
             origin=TaskOrigin(api_key=request.auth),
         )
         return self.accepted(tasks)
 
-    def image_sources(self, params: dict) -> list[Any]:
+    @classmethod
+    def image_sources(cls, params: dict) -> list[Any]:
         """The request's image sources, taken out of its parameters (they are stored as files)."""
-        return [params.pop(name) for name in self.image_fields]
+        return [params.pop(name) for name in cls.image_fields]
 
     def accepted(self, tasks: list[Task]) -> Response:
         (task,) = tasks
@@ -108,19 +100,35 @@ class OperationApi(ApiView):
             response.nb_task_pk = task.pk
         return response
 
-    def _data_with_uploads(self, request: Request) -> dict:
-        fields = self.InputSerializer().fields
-        lists = {name for name, field in fields.items() if isinstance(field, serializers.ListField)}
-        getlist = getattr(request.data, "getlist", None)  # a form or multipart body
-        data = {
-            key: getlist(key) if getlist and key in lists else request.data[key]
-            for key in request.data
-        }
-        for name in self.image_fields:
-            upload_name = name.removesuffix("_url")
-            if upload_name in request.FILES and name not in data:
-                data[name] = request.FILES[upload_name]
-        return data
+
+def request_fields(api: type[OperationApi], data: Any, files: Any) -> dict:
+    """A request's fields for the operation's serializer: list fields from a form or multipart
+    body as lists, and each image field's upload (`image` for `image_url`) when no URL came."""
+    fields = api.InputSerializer().fields
+    lists = {name for name, field in fields.items() if isinstance(field, serializers.ListField)}
+    getlist = getattr(data, "getlist", None)  # a form or multipart body
+    values = {key: getlist(key) if getlist and key in lists else data[key] for key in data}
+    for name in api.image_fields:
+        upload_name = name.removesuffix("_url")
+        if upload_name in files and name not in values:
+            values[name] = files[upload_name]
+    return values
+
+
+def operation_submit(
+    *, api: type[OperationApi], account: Account, data: dict, origin: TaskOrigin
+) -> list[Task]:
+    """What an image POST does once its caller is known and admitted: validate the fields with
+    the operation's serializer (ValidationError: 400), load its images, charge and queue. The
+    dashboard's playground submits through here too, so both follow the same rules."""
+    serializer = api.InputSerializer(data=data)
+    serializer.is_valid(raise_exception=True)
+    params = dict(serializer.validated_data)
+    sources = api.image_sources(params)
+    inputs = task_inputs_prepare(
+        account=account, operation=api.operation, params=params, sources=sources
+    )
+    return tasks_submit(account=account, operation=api.operation, inputs=inputs, origin=origin)
 
 
 def credit_headers_added(
@@ -228,7 +236,8 @@ class BatchEditApi(OperationApi):
         output_format = output_format_field()
         seed = seed_field()
 
-    def image_sources(self, params: dict) -> list[Any]:
+    @classmethod
+    def image_sources(cls, params: dict) -> list[Any]:
         return params.pop("image_urls")
 
     @extend_schema_serializer(component_name="BatchEditResponse")
@@ -429,3 +438,14 @@ class BatchApi(ApiView):
     def get(self, request: Request, batch_id: str) -> Response:
         batch = batch_get(account=request.user.account, public_id=batch_id)
         return Response(batch_detail(batch=batch))
+
+
+# Every image operation's API, in the order of Operation (the playground offers the same).
+OPERATION_APIS: dict[Operation, type[OperationApi]] = {
+    api.operation: api
+    for api in sorted(
+        (ImageEditApi, RemoveBackgroundApi, TextToImageApi, StyleTransferApi, EnhanceApi,
+         BatchEditApi),
+        key=lambda api: list(Operation).index(api.operation),
+    )
+}  # fmt: skip

@@ -1,12 +1,19 @@
-"""Reads of plans, subscriptions and credit usage."""
+"""Reads of plans, subscriptions, credit usage and the credit ledger."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
 from django.db.models import F, OuterRef, QuerySet, Subquery, Sum
+
+# No stubs for the tuple lookups yet (django-stubs 5.2.9); imaging.selectors uses them the same way.
+from django.db.models.fields.tuple_lookups import (  # type: ignore[import-untyped]
+    Tuple,
+    TupleLessThan,
+)
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -174,6 +181,77 @@ def account_billing_summary(*, account: Account) -> BillingSummary:
         used_this_month=used or 0,
         last_renewed=subscription.last_renewed_at,
     )
+
+
+# The billing page shows this many ledger rows at a time; a caller may ask for up to the maximum.
+LEDGER_PAGE_DEFAULT = 50
+LEDGER_PAGE_MAX = 200
+# Rows the CSV export reads per database round trip: memory stays flat however long the ledger.
+LEDGER_EXPORT_CHUNK = 2000
+# What the export writes of each row; loading only these keeps the rows small.
+LEDGER_EXPORT_FIELDS = (
+    "created_at",
+    "kind",
+    "amount",
+    "usage",
+    "balance_after",
+    "reference",
+    "note",
+)
+
+
+@dataclass(frozen=True)
+class LedgerPage:
+    entries: list[CreditLedgerEntry]
+    has_more: bool
+    # The cursor this page was read after; None: it is the newest page.
+    before_id: int | None
+
+    @property
+    def next_before_id(self) -> int | None:
+        """The cursor of the next (older) page; None on the last page."""
+        return self.entries[-1].pk if self.has_more and self.entries else None
+
+
+def ledger_page(
+    *, account: Account, limit: int = LEDGER_PAGE_DEFAULT, before_id: int | None = None
+) -> LedgerPage:
+    """The account's ledger newest first, `limit` rows at a time, older than the row `before_id`.
+
+    Ordered by (created_at, id), the (account, created_at) index's order, and the page starts
+    strictly below the cursor row's (created_at, id): no row is shown twice or skipped across
+    pages, even where two rows share a timestamp or commit out of id order. A cursor that is not
+    a row of this account (another tenant's id, a made-up one) is ignored: the newest page.
+    """
+    limit = max(1, min(limit, LEDGER_PAGE_MAX))
+    entries = CreditLedgerEntry.objects.for_account(account)
+    cursor = None
+    if before_id is not None:
+        cursor = (
+            CreditLedgerEntry.objects.for_account(account)
+            .filter(pk=before_id)
+            .values_list("created_at", "pk")
+            .first()
+        )
+    if cursor is not None:
+        entries = entries.filter(TupleLessThan(Tuple(F("created_at"), F("pk")), cursor))
+    rows = list(entries.select_related("actor").order_by("-created_at", "-pk")[: limit + 1])
+    return LedgerPage(
+        entries=rows[:limit],
+        has_more=len(rows) > limit,
+        before_id=cursor[1] if cursor is not None else None,
+    )
+
+
+def ledger_rows_for_export(*, account: Account) -> Iterator[CreditLedgerEntry]:
+    """Every ledger row of the account, newest first, read `LEDGER_EXPORT_CHUNK` rows at a time
+    (a server-side cursor on PostgreSQL), for the CSV download."""
+    rows: QuerySet[CreditLedgerEntry] = (
+        CreditLedgerEntry.objects.for_account(account)
+        .only(*LEDGER_EXPORT_FIELDS)
+        .order_by("-created_at", "-pk")
+    )
+    return rows.iterator(chunk_size=LEDGER_EXPORT_CHUNK)
 
 
 def _month_start() -> datetime:

@@ -7,5 +7,6 @@ from billing import views
 urlpatterns = [
     path("checkout/<slug:plan_code>", views.checkout, name="billing_checkout"),
     path("portal", views.portal, name="billing_portal"),
+    path("ledger.csv", views.ledger_csv, name="billing_ledger_csv"),
     path("stripe/webhook", views.stripe_webhook, name="stripe_webhook"),
 ]

@@ -20,3 +20,8 @@ DIFFUSION_OPERATIONS = frozenset(
 
 # A batch edit takes at most this many images, whatever the plan (plans may allow fewer).
 BATCH_MAX_IMAGES = 20
+
+
+def operation_slug(operation: Operation) -> str:
+    """The operation's URL segment: /v1/<slug> and the dashboard's /playground/<slug>."""
+    return operation.value.replace("_", "-")

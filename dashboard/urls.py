@@ -1,7 +1,18 @@
 from django.urls import path
 
-from dashboard import views
+from dashboard import playground_views, task_views, views
 
 urlpatterns = [
     path("dashboard", views.dashboard, name="dashboard"),
+    path("tasks", task_views.tasks, name="tasks"),
+    path("tasks/<str:task_id>", task_views.task_detail_page, name="task_detail"),
+    path("playground", playground_views.playground, name="playground"),
+    path(
+        "playground/status/<str:public_id>",
+        playground_views.playground_status,
+        name="playground_status",
+    ),
+    path(
+        "playground/<slug:slug>", playground_views.playground_operation, name="playground_operation"
+    ),
 ]

@@ -52,17 +52,22 @@ def tasks_page(
     operation: str | None = None,
     created_after: datetime | None = None,
     created_before: datetime | None = None,
+    api_key_id: int | None = None,
 ) -> TaskPage:
     """The account's tasks newest first, `limit` at a time, after the task `starting_after`.
 
     Ordered by (created_at, id): with the (account, [status | operation,] created_at, id) indexes
     a page is one backward index range scan, from the cursor (or the newest) down to
-    `created_after`, however many tasks the table holds."""
+    `created_after`, however many tasks the table holds. `api_key_id` (the dashboard's filter:
+    the tasks one key made) is a filter on top of the account's scan, so another tenant's key id
+    matches nothing."""
     tasks = Task.objects.for_account(account)
     if status:
         tasks = tasks.filter(status=status)
     if operation:
         tasks = tasks.filter(operation=operation)
+    if api_key_id is not None:
+        tasks = tasks.filter(api_key_id=api_key_id)
     if created_after:
         tasks = tasks.filter(created_at__gt=created_after)
     if created_before:
