@@ -1,11 +1,12 @@
 """/playground/<operation>: try every operation of the API from the dashboard. A submit goes
 through the API's own path (api.apis.operation_submit: the same validation, limits, charge and
-queue) after the same per-minute and daily limits, and the task records the member who ran it."""
+queue) after the same per-minute and daily limits, and the task records the member who ran it.
+While the work runs, htmx re-fetches the result part every second (the task's real progress)."""
 
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
@@ -21,9 +22,7 @@ from core.operations import Operation, operation_slug
 from dashboard.playground import field_specs, form_fields, snippets, task_fields
 from imaging.models import FINISHED_STATUSES, Task
 from imaging.selectors import (
-    batch_detail,
     batch_get,
-    task_detail,
     task_get,
     task_image_url,
     task_mask_url,
@@ -72,6 +71,10 @@ def playground_operation(request: HttpRequest, slug: str) -> HttpResponse:
                 else f"task={tasks[0].public_id}"
             )
             return redirect(f"{reverse('playground_operation', args=[slug])}?{shown}")
+    shown = _shown_result(request, account=account, api=api, operation=operation)
+    if shown and getattr(request, "htmx", False) and request.method == "GET":
+        # The page's progress poll (htmx): only the result part, until the work has finished.
+        return render(request, "dashboard/_playground_result.html", shown)
     context = {
         "operation": operation,
         "slug": slug,
@@ -83,7 +86,7 @@ def playground_operation(request: HttpRequest, slug: str) -> HttpResponse:
         "cost": operation_cost(operation),
         "per_image": operation == Operation.BATCH_EDIT,
         "error_message": error_message,
-        **_shown_result(request, account=account, api=api, operation=operation),
+        **shown,
     }
     return render(request, "dashboard/playground.html", context, status=status)
 
@@ -105,19 +108,17 @@ def _shown_result(
     if task_id := request.GET.get("task"):
         task = task_get(account=account, public_id=task_id)
         items = [_item(task)]
-        status_url = reverse("playground_status", args=[task.public_id])
         params = task.params
     elif batch_id := request.GET.get("batch"):
         batch = batch_get(account=account, public_id=batch_id)
         tasks = list(Task.objects.for_account(account).filter(batch=batch).order_by("batch_index"))
         items = [_item(task) for task in tasks]
-        status_url = reverse("playground_status", args=[batch.public_id])
         params = tasks[0].params if tasks else {}
     else:
         return {}
     return {
         "items": items,
-        "status_url": status_url,
+        "result_url": request.get_full_path(),
         "finished": all(item["finished"] for item in items),
         "demo": any(item["task"].demo for item in items),
         "snippets": snippets(operation, task_fields(params, api), base_url=base_url),
@@ -131,13 +132,3 @@ def _item(task: Task) -> dict:
         "image_url": task_image_url(task=task),
         "mask_url": task_mask_url(task=task),
     }
-
-
-@never_cache
-@login_required
-def playground_status(request: HttpRequest, public_id: str) -> JsonResponse:
-    """The task (or batch) as the API shows it, for the page's progress bar."""
-    account = request_account(request)
-    if public_id.startswith("batch_"):
-        return JsonResponse(batch_detail(batch=batch_get(account=account, public_id=public_id)))
-    return JsonResponse(task_detail(task=task_get(account=account, public_id=public_id)))

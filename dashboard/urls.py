@@ -8,11 +8,6 @@ urlpatterns = [
     path("tasks/<str:task_id>", task_views.task_detail_page, name="task_detail"),
     path("playground", playground_views.playground, name="playground"),
     path(
-        "playground/status/<str:public_id>",
-        playground_views.playground_status,
-        name="playground_status",
-    ),
-    path(
         "playground/<slug:slug>", playground_views.playground_operation, name="playground_operation"
     ),
 ]

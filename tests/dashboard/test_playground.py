@@ -16,8 +16,10 @@ from PIL import Image
 from accounts.models import Account, User
 from api.apis import OPERATION_APIS
 from billing.selectors import account_billing_summary
+from core.errors import ProcessingError
 from core.operations import Operation, operation_slug
 from imaging.models import Task
+from imaging.services import task_fail
 
 pytestmark = pytest.mark.django_db
 
@@ -74,8 +76,13 @@ def test_an_upload_runs_as_the_members_task_charged_like_the_api(
     assert 'id="playground-result"' in page and task_id in page
     assert "curl -X POST http://testserver/v1/enhance" in page
     assert "client.enhance(image_url=&#x27;./image.png&#x27;" in page
-    status = signed_in.get(reverse("playground_status", args=[task_id])).json()
-    assert status["task_id"] == task_id and status["status"] == "pending"
+    # The page polls its result part (htmx) while the task runs, and stops once it finished.
+    polled = signed_in.get(response["Location"], HTTP_HX_REQUEST="true").content.decode()
+    assert polled.startswith('<section id="playground-result"') and "<html" not in polled
+    assert 'hx-trigger="every 1s"' in polled and '<progress max="100" value="0"' in polled
+    task_fail(task_id=task.pk, error=ProcessingError("model crashed"))
+    done = signed_in.get(response["Location"], HTTP_HX_REQUEST="true").content.decode()
+    assert "hx-trigger" not in done and "4 credits refunded" in done
 
 
 def test_invalid_fields_are_the_apis_errors_and_charge_nothing(
@@ -112,8 +119,7 @@ def test_a_batch_runs_as_one_batch_of_tasks(signed_in: Client, account: Account)
     assert tasks.count() == 2
     page = signed_in.get(response["Location"]).content.decode()
     assert all(f'id="item-{task.public_id}"' in page for task in tasks)
-    status = signed_in.get(reverse("playground_status", args=[batch_id])).json()
-    assert len(status["tasks"]) == 2
+    assert 'hx-get="' in page and "htmx" in page  # the page loads htmx from the package
     broken = signed_in.post(url(Operation.BATCH_EDIT), {"prompt": "x", "image_urls": "nope"})
     assert broken.status_code == 400 and "image_urls" in broken.content.decode()
 
@@ -125,4 +131,5 @@ def test_another_accounts_task_is_not_shown(signed_in: Client, make_user, accoun
     response = bob.post(url(Operation.ENHANCE), {"image": png_upload()})
     task_id = re.search(r"task=(task_\w+)", response["Location"]).group(1)
     assert signed_in.get(url(Operation.ENHANCE) + f"?task={task_id}").status_code == 404
-    assert signed_in.get(reverse("playground_status", args=[task_id])).status_code == 404
+    polled = signed_in.get(url(Operation.ENHANCE) + f"?task={task_id}", HTTP_HX_REQUEST="true")
+    assert polled.status_code == 404
