@@ -152,3 +152,23 @@ class StaffMoneyAction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.actor} {self.action} {self.account}"
+
+
+class UsageAlert(models.Model):
+    """A usage alert emailed to the account's owners and admins: at most once per account,
+    billing period and threshold (billing.services.usage_alert_send)."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    period_start = models.DateTimeField()
+    percent = models.PositiveSmallIntegerField()
+    sent_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "period_start", "percent"], name="usage_alert_once_per_period"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account} {self.percent}% ({self.period_start:%Y-%m-%d})"

@@ -26,8 +26,23 @@ ALLOWED_IMAGE_FORMATS = ("jpeg", "png", "webp")
 FREE_PLAN_CODE = "free"
 
 
-# The dashboard warns once this share of the period's credits is used.
-CREDITS_WARNING_SHARE = 0.8
+# Owners and admins are emailed when these shares of the period's credits are used (once per
+# period each); the dashboard warns from the first.
+USAGE_ALERT_PERCENTS = (80, 100)
+CREDITS_WARNING_SHARE = USAGE_ALERT_PERCENTS[0] / 100
+
+
+def credits_used_share(*, plan: Plan, balance: int) -> float | None:
+    """How much of the plan's monthly credits is spent, from what is left (0 to 1); None on an
+    unlimited plan. Credits granted on top count as not yet used."""
+    if plan.is_unlimited or not plan.monthly_credits:
+        return None
+    return min(max(1 - balance / plan.monthly_credits, 0.0), 1.0)
+
+
+def period_start(*, subscription: Subscription) -> datetime:
+    """When the subscription's current credit period began (its last renewal, else the month)."""
+    return subscription.last_renewed_at or _month_start()
 
 
 @dataclass(frozen=True)
@@ -46,9 +61,7 @@ class BillingSummary:
     @property
     def used_share(self) -> float | None:
         """The share of the period's credits used so far; None on an unlimited plan."""
-        if self.plan.is_unlimited or not self.plan.monthly_credits:
-            return None
-        return self.used_this_month / self.plan.monthly_credits
+        return credits_used_share(plan=self.plan, balance=self.balance)
 
     @property
     def credits_running_low(self) -> bool:
@@ -166,10 +179,10 @@ def account_pixel_limit(*, account: Account) -> int:
 
 def account_billing_summary(*, account: Account) -> BillingSummary:
     subscription = subscription_get(account=account)
-    period_start = subscription.last_renewed_at or _month_start()
+    since = period_start(subscription=subscription)
     used = (
         CreditLedgerEntry.objects.for_account(account)
-        .filter(created_at__gte=period_start)
+        .filter(created_at__gte=since)
         .aggregate(total=Sum("usage"))["total"]
     )
     balance = Account.objects.values_list("credit_balance", flat=True).get(pk=account.pk)

@@ -8,13 +8,22 @@ from typing import overload
 from uuid import uuid4
 
 from dateutil.relativedelta import relativedelta
+from django.core.mail import send_mail
 from django.db import IntegrityError, connection, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from accounts.models import Account, User
-from billing.models import CreditLedgerEntry, Plan, StaffMoneyAction, Subscription
-from billing.selectors import FREE_PLAN_CODE, account_plan, plan_get
+from accounts.models import Account, Membership, User
+from billing.models import CreditLedgerEntry, Plan, StaffMoneyAction, Subscription, UsageAlert
+from billing.selectors import (
+    FREE_PLAN_CODE,
+    USAGE_ALERT_PERCENTS,
+    account_plan,
+    credits_used_share,
+    period_start,
+    plan_get,
+    subscription_get,
+)
 from core.errors import InsufficientCredits
 
 
@@ -207,7 +216,7 @@ def credits_charge(
             )
         return -cost, balance_after
 
-    return _ledger_move_once(
+    charge = _ledger_move_once(
         account=account,
         move=debit,
         usage=cost,
@@ -217,6 +226,69 @@ def credits_charge(
         reference=reference,
         actor=None,
     )
+    if not unlimited:
+        _usage_alerts_due(
+            account=account, before=charge.balance_after + cost, after=charge.balance_after
+        )
+    return charge
+
+
+def _usage_alerts_due(*, account: Account, before: int, after: int) -> None:
+    """After a charge took the balance from `before` to `after`: each alert threshold it crossed
+    is emailed once the charge commits (a charge rolled back alerts nobody)."""
+    plan = account_plan(account=account)
+    was = credits_used_share(plan=plan, balance=before) or 0.0
+    now = credits_used_share(plan=plan, balance=after) or 0.0
+    for percent in USAGE_ALERT_PERCENTS:
+        if was < percent / 100 <= now:
+            transaction.on_commit(
+                lambda percent=percent: usage_alert_send(account=account, percent=percent)
+            )
+
+
+def usage_alert_send(*, account: Account, percent: int) -> bool:
+    """Email the account's owners and admins that `percent`% of the period's credits are used;
+    once per period and threshold (the unique UsageAlert row decides). True when sent now."""
+    subscription = subscription_get(account=account)
+    _alert, created = UsageAlert.objects.get_or_create(
+        account=account, period_start=period_start(subscription=subscription), percent=percent
+    )
+    if not created:
+        return False
+    recipients = list(
+        Membership.objects.filter(
+            account=account, role__in=[Membership.Role.OWNER, Membership.Role.ADMIN]
+        ).values_list("user__email", flat=True)
+    )
+    facts = {
+        "percent": percent,
+        "account": account.name,
+        "plan": subscription.plan.name,
+        "balance": Account.objects.values_list("credit_balance", flat=True).get(pk=account.pk),
+        "renewal": f"{subscription.current_period_end:%Y-%m-%d}"
+        if subscription.current_period_end
+        else "-",
+    }
+    # Both languages in one message: an account has no language of its own.
+    texts = []
+    for language in ("en", "zh-hans"):
+        with translation.override(language):
+            texts.append(
+                _(
+                    "%(account)s has used %(percent)d%% of this period's credits on the "
+                    "%(plan)s plan: %(balance)d credits are left (renewal: %(renewal)s). "
+                    "Upgrade or add credits on /billing; once they are used up, requests are "
+                    "refused with INSUFFICIENT_CREDITS."
+                )
+                % facts
+            )
+    send_mail(
+        subject=f"[Nano Banana] {percent}% of your credits used · 积分已用 {percent}%",
+        message="\n\n".join(texts) + "\n",
+        from_email=None,
+        recipient_list=recipients,
+    )
+    return True
 
 
 def credits_refund(*, charge: CreditLedgerEntry, note: str = "") -> CreditLedgerEntry:
