@@ -25,6 +25,7 @@ urlpatterns = [
     path("", include("dashboard.urls")),
     path("", include("webhooks.urls")),
     path("accounts/", include("allauth.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),  # the language switcher (set_language)
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("files/<str:token>", file_serve, name="file"),
