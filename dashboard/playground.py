@@ -87,7 +87,12 @@ class Snippets:
 def snippets(operation: Operation, fields: dict[str, Any], *, base_url: str) -> Snippets:
     """The same request as curl, the Python SDK and the JavaScript SDK; an upload becomes a
     local file named like its field. The key comes from the environment (keys are shown once)."""
-    uploads = {name for name, value in fields.items() if hasattr(value, "read")}
+    # An uploaded file, or a stored task's image (a local file name now), goes as multipart.
+    uploads = {
+        name
+        for name, value in fields.items()
+        if hasattr(value, "read") or (isinstance(value, str) and value.startswith("./"))
+    }
     shown = {
         name: f"./{name.removesuffix('_url')}.png" if name in uploads else value
         for name, value in fields.items()
