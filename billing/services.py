@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from typing import overload
 from uuid import uuid4
 
@@ -241,9 +242,7 @@ def _usage_alerts_due(*, account: Account, before: int, after: int) -> None:
     now = credits_used_share(plan=plan, balance=after) or 0.0
     for percent in USAGE_ALERT_PERCENTS:
         if was < percent / 100 <= now:
-            transaction.on_commit(
-                lambda percent=percent: usage_alert_send(account=account, percent=percent)
-            )
+            transaction.on_commit(partial(usage_alert_send, account=account, percent=percent))
 
 
 def usage_alert_send(*, account: Account, percent: int) -> bool:
