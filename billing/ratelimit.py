@@ -74,7 +74,7 @@ def account_quotas(*, account: Account, billable: bool) -> tuple[Quota, ...]:
 def request_admit(*, account: Account, billable: bool) -> RateDecision:
     """Count one request against the account's limits, or raise RateLimitExceeded (429)."""
     quotas = account_quotas(account=account, billable=billable)
-    decision = window_admit(key=f"account:{account.pk}", quotas=quotas)
+    decision = window_admit(key=_account_key(account), quotas=quotas)
     if not decision.allowed:
         full = [s.quota.name for s in decision.states if s.remaining == 0]
         raise RateLimitExceeded(
@@ -95,9 +95,22 @@ def account_quota_usage(*, account: Account) -> tuple[QuotaUsage, ...]:
     """How much of each billable window the account has used, counting nothing (the dashboard).
     TemporaryUnavailable when the shared counter is unreachable."""
     quotas = account_quotas(account=account, billable=True)
-    key = f"account:{account.pk}"
+    key = _account_key(account)
     used = _redis_used(key=key, quotas=quotas) if settings.REDIS_URL else _local_used(key, quotas)
     return tuple(QuotaUsage(quota=q, used=n) for q, n in zip(quotas, used, strict=True))
+
+
+def _account_key(account: Account) -> str:
+    return f"account:{account.pk}"
+
+
+def _log_name(key: str, quota: Quota) -> str:
+    """One window's log: the admit that records it and the dashboard that reads it agree."""
+    return f"{key}:{quota.name}"
+
+
+def _redis_log_name(key: str, quota: Quota) -> str:
+    return f"nb:rl:{_log_name(key, quota)}"
 
 
 def window_admit(*, key: str, quotas: tuple[Quota, ...]) -> RateDecision:
@@ -147,7 +160,7 @@ def _redis_script(url: str) -> redis.commands.core.Script:
 
 
 def _redis_admit(*, key: str, quotas: tuple[Quota, ...]) -> RateDecision:
-    keys = [f"nb:rl:{key}:{q.name}" for q in quotas]
+    keys = [_redis_log_name(key, q) for q in quotas]
     args: list[str | int] = [uuid.uuid4().hex]
     for quota in quotas:
         args += [quota.limit, quota.window * 1000]
@@ -166,7 +179,7 @@ def _redis_used(*, key: str, quotas: tuple[Quota, ...]) -> list[int]:
     try:
         with client.pipeline(transaction=False) as pipe:
             for quota in quotas:
-                pipe.zcount(f"nb:rl:{key}:{quota.name}", f"({now_ms - quota.window * 1000}", "+inf")
+                pipe.zcount(_redis_log_name(key, quota), f"({now_ms - quota.window * 1000}", "+inf")
             return [int(n) for n in pipe.execute()]
     except redis.RedisError as error:
         raise TemporaryUnavailable(_("Rate limiting is unavailable; retry shortly.")) from error
@@ -181,7 +194,7 @@ _local_lock = threading.Lock()
 def _local_admit(*, key: str, quotas: tuple[Quota, ...]) -> RateDecision:
     now = time.time()
     with _local_lock:
-        logs = [_local_logs.setdefault(f"{key}:{q.name}", deque()) for q in quotas]
+        logs = [_local_logs.setdefault(_log_name(key, q), deque()) for q in quotas]
         counts_resets = []
         for quota, log in zip(quotas, logs, strict=True):
             while log and log[0] <= now - quota.window:
@@ -197,7 +210,7 @@ def _local_admit(*, key: str, quotas: tuple[Quota, ...]) -> RateDecision:
 def _local_used(key: str, quotas: tuple[Quota, ...]) -> list[int]:
     now = time.time()
     with _local_lock:
-        logs = [_local_logs.get(f"{key}:{q.name}", deque()) for q in quotas]
+        logs = [_local_logs.get(_log_name(key, q), deque()) for q in quotas]
         pairs = zip(quotas, logs, strict=True)
         return [sum(1 for moment in log if moment > now - q.window) for q, log in pairs]
 

@@ -201,7 +201,8 @@ def credits_charge(
     """
     if cost <= 0:
         raise ValueError("a charge costs at least one credit")
-    unlimited = account_plan(account=account).is_unlimited
+    plan = account_plan(account=account)
+    unlimited = plan.is_unlimited
 
     def debit() -> Movement:
         if unlimited:
@@ -228,16 +229,14 @@ def credits_charge(
         actor=None,
     )
     if not unlimited:
-        _usage_alerts_due(
-            account=account, before=charge.balance_after + cost, after=charge.balance_after
-        )
+        after = charge.balance_after
+        _usage_alerts_due(account=account, plan=plan, before=after + cost, after=after)
     return charge
 
 
-def _usage_alerts_due(*, account: Account, before: int, after: int) -> None:
+def _usage_alerts_due(*, account: Account, plan: Plan, before: int, after: int) -> None:
     """After a charge took the balance from `before` to `after`: each alert threshold it crossed
     is emailed once the charge commits (a charge rolled back alerts nobody)."""
-    plan = account_plan(account=account)
     was = credits_used_share(plan=plan, balance=before) or 0.0
     now = credits_used_share(plan=plan, balance=after) or 0.0
     for percent in USAGE_ALERT_PERCENTS:
