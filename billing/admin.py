@@ -14,7 +14,7 @@ from billing.models import CreditLedgerEntry, Plan, StaffMoneyAction, Subscripti
 from billing.services import credits_grant_by_staff, subscription_set_plan
 
 
-class _StaffRequest(HttpRequest):
+class StaffRequest(HttpRequest):
     """What the admin site hands an action, for the type checker: a signed-in staff User."""
 
     user: User
@@ -62,6 +62,7 @@ class SubscriptionAdmin(ReadOnlyAdmin):
         "stripe_customer_id",
         "stripe_subscription_id",
     ]
+    list_select_related = ["account", "plan"]
 
 
 @admin.register(CreditLedgerEntry)
@@ -76,25 +77,37 @@ class CreditLedgerEntryAdmin(ReadOnlyAdmin):
         "reference",
         "actor",
     ]
-    list_filter = ["kind", "created_at"]
-    search_fields = ["account__name", "idempotency_key", "reference", "note"]
+    # "Actor is set": the movements staff made by hand.
+    list_filter = ["kind", ("actor", admin.EmptyFieldListFilter), "created_at"]
+    # A task's id finds its charge and refund (both carry it as their reference).
+    search_fields = ["account__name", "idempotency_key", "reference", "note", "actor__email"]
+    list_select_related = ["account", "actor"]
+    date_hierarchy = "created_at"  # indexed
 
 
 @admin.register(StaffMoneyAction)
 class StaffMoneyActionAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "actor", "account", "action", "amount", "reason"]
     list_filter = ["action", "created_at"]
-    search_fields = ["account__name", "actor__email", "reason"]
+    search_fields = ["account__name", "actor__email", "reason", "action"]
+    list_select_related = ["actor", "account"]
+    date_hierarchy = "created_at"  # indexed
 
 
-class GrantCreditsForm(forms.Form):
+class StaffReasonForm(forms.Form):
+    """Every staff money action asks why; the reason is kept in its StaffMoneyAction."""
+
+    reason = forms.CharField(label=_("Reason"), max_length=500)
+
+
+class GrantCreditsForm(StaffReasonForm):
     amount = forms.IntegerField(label=_("Credits to add"), min_value=1, max_value=1_000_000)
-    reason = forms.CharField(label=_("Reason"), max_length=500)
+    field_order = ["amount", "reason"]
 
 
-class SetPlanForm(forms.Form):
+class SetPlanForm(StaffReasonForm):
     plan = forms.ModelChoiceField(label=_("Plan"), queryset=Plan.objects.all())
-    reason = forms.CharField(label=_("Reason"), max_length=500)
+    field_order = ["plan", "reason"]
 
 
 admin.site.unregister(Account)
@@ -104,11 +117,28 @@ admin.site.unregister(Account)
 class BillingAccountAdmin(AccountAdmin):
     """The accounts admin plus the two staff actions on money, each asking for a reason."""
 
+    list_display = [
+        "name",
+        "id",
+        "is_personal",
+        "is_active",
+        "plan",
+        "credit_balance",
+        "created_at",
+    ]
+    list_filter = [*AccountAdmin.list_filter, "subscription__plan", "subscription__status"]
+    list_select_related = ["subscription__plan"]
     actions = ["grant_credits", "set_plan"]
+
+    @admin.display(description=_("Plan"), ordering="subscription__plan__sort_order")
+    def plan(self, account: Account) -> str:
+        # Accounts staff create by hand have no subscription row yet: they are on the free plan.
+        subscription = getattr(account, "subscription", None)
+        return subscription.plan.name if subscription is not None else "—"
 
     @admin.action(description=_("Grant credits…"))
     def grant_credits(
-        self, request: _StaffRequest, queryset: QuerySet[Account]
+        self, request: StaffRequest, queryset: QuerySet[Account]
     ) -> HttpResponse | None:
         form = GrantCreditsForm(request.POST if "apply" in request.POST else None)
         if form.is_valid():
@@ -124,7 +154,7 @@ class BillingAccountAdmin(AccountAdmin):
         return self._action_form(request, queryset, form, _("Grant credits"), "grant_credits")
 
     @admin.action(description=_("Set plan…"))
-    def set_plan(self, request: _StaffRequest, queryset: QuerySet[Account]) -> HttpResponse | None:
+    def set_plan(self, request: StaffRequest, queryset: QuerySet[Account]) -> HttpResponse | None:
         form = SetPlanForm(request.POST if "apply" in request.POST else None)
         if form.is_valid():
             for account in queryset:

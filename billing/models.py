@@ -83,6 +83,10 @@ class Subscription(models.Model):
         return f"{self.account}: {self.plan} ({self.status})"
 
 
+# A refund's idempotency key is this prefix and its charge's key: at most one refund per charge.
+REFUND_KEY_PREFIX = "refund:"
+
+
 class CreditLedgerEntry(TenantOwnedModel):
     """One movement of an account's credits; rows are never updated or deleted."""
 
@@ -122,6 +126,38 @@ class CreditLedgerEntry(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.amount:+d} → {self.balance_after}"
+
+
+class UsageSpan(models.TextChoices):
+    """The periods the usage rollups sum over (PostgreSQL's date_trunc names them the same);
+    never shown to users, so their labels are not translated."""
+
+    HOUR = "hour"
+    DAY = "day"
+
+
+class LedgerUsageRollup(TenantOwnedModel):
+    """The credits the account's ledger rows used, per UTC hour and per UTC day: what "used
+    this period" (billing.selectors.ledger_usage_since) adds up, so that a month of a busy
+    account is ~50 rows to sum instead of ~500k ledger rows.
+
+    Kept by PostgreSQL triggers on the ledger (migration 0007), in the transaction that writes
+    the row; no Python code writes here. Empty on SQLite, whose table rebuilds would drop
+    triggers: there the selector reads the ledger itself."""
+
+    span = models.CharField(max_length=8, choices=UsageSpan.choices)
+    start = models.DateTimeField()  # of the UTC hour or day the rows were created in
+    usage = models.BigIntegerField(default=0)
+
+    class Meta(TenantOwnedModel.Meta):
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "span", "start"], name="ledger_usage_rollup_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.span} {self.start:%Y-%m-%d %H:%M} {self.usage}"
 
 
 class StripeEvent(models.Model):

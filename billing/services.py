@@ -15,7 +15,14 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.models import Account, Membership, User
-from billing.models import CreditLedgerEntry, Plan, StaffMoneyAction, Subscription, UsageAlert
+from billing.models import (
+    REFUND_KEY_PREFIX,
+    CreditLedgerEntry,
+    Plan,
+    StaffMoneyAction,
+    Subscription,
+    UsageAlert,
+)
 from billing.selectors import (
     FREE_PLAN_CODE,
     USAGE_ALERT_PERCENTS,
@@ -303,7 +310,7 @@ def credits_refund(*, charge: CreditLedgerEntry, note: str = "") -> CreditLedger
         move=credit_back,
         usage=-charge.usage,
         kind=CreditLedgerEntry.Kind.REFUND,
-        idempotency_key=f"refund:{charge.idempotency_key}",
+        idempotency_key=f"{REFUND_KEY_PREFIX}{charge.idempotency_key}",
         note=note,
         reference=charge.reference,
         actor=None,

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import random_base62
 from accounts.scoping import TenantOwnedModel
 from billing.costs import OPERATION_CHOICES
+from billing.models import UsageSpan
 
 
 def new_task_public_id() -> str:
@@ -140,6 +142,44 @@ class Task(TenantOwnedModel):
         if self.started_at and self.completed_at:
             return round((self.completed_at - self.started_at).total_seconds(), 2)
         return None
+
+
+class TaskUsageRollup(TenantOwnedModel):
+    """The account's tasks and the credits they spent, per UTC hour and per UTC day, operation
+    and origin: what the dashboard's usage chart and spend table add up (imaging.selectors), so
+    that 30 days of a busy account are ~2k rows to sum instead of ~500k tasks.
+
+    Kept by PostgreSQL triggers on imaging_task (migration 0009), in the transaction that writes
+    the task, whatever writes it (services, `QuerySet.update`, the admin, a key's SET NULL); no
+    Python code writes here. Empty on SQLite, whose table rebuilds would drop triggers: there
+    the selectors read the tasks themselves."""
+
+    span = models.CharField(max_length=8, choices=UsageSpan.choices)
+    start = models.DateTimeField()  # of the UTC hour or day the tasks were created in
+    operation = models.CharField(max_length=32, choices=OPERATION_CHOICES)
+    source = models.CharField(max_length=16, choices=Task.Source.choices)
+    api_key = models.ForeignKey(
+        "accounts.ApiKey", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    tasks = models.IntegerField(default=0)
+    credits = models.BigIntegerField(default=0)  # spent: a failed or cancelled task's refunded
+
+    class Meta(TenantOwnedModel.Meta):
+        constraints = [
+            # The triggers' ON CONFLICT target; also the selectors' range scans.
+            models.UniqueConstraint(
+                F("account"),
+                F("span"),
+                F("start"),
+                F("operation"),
+                F("source"),
+                Coalesce(F("api_key"), Value(0), output_field=models.BigIntegerField()),
+                name="task_usage_rollup_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.span} {self.start:%Y-%m-%d %H:%M} {self.operation} {self.tasks}"
 
 
 # A task in one of these states never changes again.

@@ -9,6 +9,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from django.conf import settings
 from django.core.files.storage import default_storage
@@ -21,7 +22,7 @@ from PIL import Image
 
 from accounts.models import Account, ApiKey, User
 from billing.costs import operation_cost
-from billing.models import CreditLedgerEntry
+from billing.models import CreditLedgerEntry, StaffMoneyAction
 from billing.selectors import account_pixel_limit, account_plan, account_upload_limit_bytes
 from billing.services import credits_charge, credits_refund
 from core.errors import (
@@ -36,6 +37,7 @@ from imaging import inputs as image_inputs
 from imaging.broker import broker_lost_messages, broker_marker_set
 from imaging.models import FINISHED_STATUSES, Batch, Task
 from imaging.notifications import task_finished_publish
+from imaging.selectors import charge_refunded
 from imaging.signals import task_finished
 from imaging.storage import image_save
 
@@ -419,6 +421,39 @@ def task_cancel_by_owner(*, account: Account, public_id: str) -> Task:
             % {"status": task.status}
         )
     return task
+
+
+class StaffRefund(StrEnum):
+    """What task_refund_by_staff came to for one task."""
+
+    REFUNDED = "refunded"
+    ALREADY_REFUNDED = "already refunded"
+    NOT_FAILED = "not failed"
+    NOT_CHARGED = "not charged"
+
+
+def task_refund_by_staff(*, task: Task, actor: User, reason: str) -> StaffRefund:
+    """Give a failed task's credits back once, audited as a StaffMoneyAction naming `actor`.
+    task_fail refunds by itself; this is for the charge a refund never reached."""
+    if task.status != Task.Status.FAILED:
+        return StaffRefund.NOT_FAILED  # a failed task never changes state again
+    if task.charge is None:
+        return StaffRefund.NOT_CHARGED
+    with transaction.atomic():
+        # The account row first, as everywhere here: a concurrent refund of this charge waits,
+        # so "not refunded yet" stays true until this one commits.
+        _account_lock(task_id=task.pk)
+        if Task.unscoped_objects.filter(charge_refunded(), pk=task.pk).exists():
+            return StaffRefund.ALREADY_REFUNDED
+        refund = credits_refund(charge=task.charge, note=reason)
+        StaffMoneyAction.objects.create(
+            actor=actor,
+            account=task.account,
+            action=f"refund task {task.public_id}",
+            amount=refund.amount,
+            reason=reason,
+        )
+    return StaffRefund.REFUNDED
 
 
 def _account_lock(*, task_id: int) -> Account | None:
