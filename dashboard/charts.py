@@ -103,19 +103,22 @@ def usage_chart(usage: list[DailyUsage], *, today: date, days: int) -> UsageChar
     scale = (PLOT_BOTTOM - PLOT_TOP) / top
     slot = (WIDTH - PLOT_LEFT) / days
     bars, day_labels = [], []
+    # Translated once, not per bar: a month has up to 180 bars.
+    title_format = _("%(day)s · %(operation)s: %(credits)d credits, %(count)d tasks")
+    labels = {op.value: str(OPERATION_LABELS[op]) for op in Operation}
+    order = {op.value: index for index, op in enumerate(Operation)}
     for index in range(days):
         day = first + timedelta(days=index)
         x = PLOT_LEFT + index * slot
         y = float(PLOT_BOTTOM)
-        for row in sorted(per_day.get(day, []), key=lambda r: list(Operation).index(r.operation)):
+        for row in sorted(per_day.get(day, []), key=lambda r: order[r.operation]):
             if not row.credits:
                 continue  # refunded work draws nothing
             height = row.credits * scale
             y -= height
-            label = OPERATION_LABELS[Operation(row.operation)]
-            title = _("%(day)s · %(operation)s: %(credits)d credits, %(count)d tasks") % {
+            title = title_format % {
                 "day": f"{day:%m-%d}",
-                "operation": label,
+                "operation": labels[row.operation],
                 "credits": row.credits,
                 "count": row.count,
             }
