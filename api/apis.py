@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from django.urls import reverse
+from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
@@ -120,13 +121,19 @@ def operation_submit(
 ) -> list[Task]:
     """What an image POST does once its caller is known and admitted: validate the fields with
     the operation's serializer (ValidationError: 400), load its images, charge and queue. The
-    dashboard's playground submits through here too, so both follow the same rules."""
+    dashboard's playground submits through here too, so both follow the same rules. The task
+    keeps the request's language (Accept-Language, or the dashboard's; LocaleMiddleware made it
+    active) for descriptions of operations without a prompt."""
     serializer = api.InputSerializer(data=data)
     serializer.is_valid(raise_exception=True)
     params = dict(serializer.validated_data)
     sources = api.image_sources(params)
     inputs = task_inputs_prepare(
-        account=account, operation=api.operation, params=params, sources=sources
+        account=account,
+        operation=api.operation,
+        params=params,
+        sources=sources,
+        language=translation.get_language(),
     )
     return tasks_submit(account=account, operation=api.operation, inputs=inputs, origin=origin)
 

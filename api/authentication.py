@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from accounts.models import Account, ApiKey
 from accounts.services import api_key_authenticate
 from core.errors import InvalidApiKey
+from core.logs import log_context_bind
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class ApiKeyAuthentication(BaseAuthentication):
             api_key = api_key_authenticate(raw_key=token)
         except InvalidApiKey as error:
             raise exceptions.AuthenticationFailed(error.details) from error
+        log_context_bind(account_id=api_key.account_id)  # the rest of the request's log lines
         return ApiClient(account=api_key.account, api_key=api_key), api_key
 
     def authenticate_header(self, request: Request) -> str:

@@ -33,6 +33,7 @@ from billing.selectors import (
     subscription_get,
 )
 from core.errors import InsufficientCredits
+from core.metrics import CREDITS_CHARGED, CREDITS_REFUNDED
 
 
 def credits_grant(
@@ -212,6 +213,8 @@ def credits_charge(
     unlimited = plan.is_unlimited
 
     def debit() -> Movement:
+        # Counted once this movement commits; a repeated key rolls the callback back with it.
+        transaction.on_commit(partial(CREDITS_CHARGED.inc, cost), robust=True)
         if unlimited:
             balance = Account.objects.values_list("credit_balance", flat=True).get(pk=account.pk)
             return 0, balance
@@ -303,6 +306,7 @@ def credits_refund(*, charge: CreditLedgerEntry, note: str = "") -> CreditLedger
     account = charge.account
 
     def credit_back() -> Movement:
+        transaction.on_commit(partial(CREDITS_REFUNDED.inc, charge.usage), robust=True)
         return -charge.amount, _balance_change(account=account, delta=-charge.amount)
 
     return _ledger_move_once(

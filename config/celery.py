@@ -11,3 +11,5 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 # A worker that stopped receiving messages reconnects (imaging/consumer_watchdog.py).
 app.steps["consumer"].add("imaging.consumer_watchdog:ConsumerWatchdog")
+# Its own metrics endpoint when METRICS_WORKER_PORT is set (core/metrics.py).
+app.steps["worker"].add("core.metrics:WorkerMetricsServer")

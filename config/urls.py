@@ -1,4 +1,4 @@
-"""Top-level routes: dashboard pages, allauth, admin, /v1 and its docs, health."""
+"""Top-level routes: dashboard pages, allauth, admin, /v1 and its docs, health and metrics."""
 
 from django.contrib import admin
 from django.urls import include, path
@@ -10,7 +10,8 @@ from drf_spectacular.views import (
 )
 
 from api.docs import docs_page
-from api.health import healthz
+from api.health import healthz, readyz
+from api.metrics import metrics
 from billing.views import billing, pricing
 from imaging.views import file_serve
 
@@ -28,6 +29,8 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),  # the language switcher (set_language)
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
+    path("metrics", metrics, name="metrics"),
     path("files/<str:token>", file_serve, name="file"),
     path("v1/openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
     path("docs", docs_page, name="docs"),

@@ -14,6 +14,7 @@ from rest_framework import serializers
 from api.apis import OperationApi
 from api.serializers import UploadOrUrl
 from core.operations import Operation, operation_slug
+from imaging.engine.types import client_params
 
 LONG_TEXT = {"prompt"}
 
@@ -190,4 +191,4 @@ def task_fields(task_params: dict[str, Any], api: type[OperationApi]) -> dict[st
     """A stored task's request again (its parameters complete with defaults and seed); its
     images, stored as files, become local file names."""
     fields = {name: f"./{name.removesuffix('_url')}.png" for name in api.image_fields}
-    return {**fields, **task_params}
+    return {**fields, **client_params(task_params)}

@@ -23,6 +23,7 @@ from accounts.web import request_account
 from billing.costs import OPERATION_CHOICES, OPERATION_LABELS
 from core.errors import InvalidRequest
 from core.operations import Operation, operation_slug
+from imaging.engine.types import client_params
 from imaging.models import Task
 from imaging.selectors import task_detail, task_get, task_image_url, task_mask_url, tasks_page
 
@@ -196,7 +197,7 @@ def _params_shown(params: object) -> list[tuple[str, str]]:
         return []
     return [
         (name, _param_text(value))
-        for name, value in sorted(params.items())
+        for name, value in sorted(client_params(params).items())
         if not (isinstance(value, str) and value.startswith("data:"))
     ]
 

@@ -9,6 +9,7 @@ missing too, and the sweep queues the pending tasks again.
 from __future__ import annotations
 
 from amqp.exceptions import ChannelError
+from django.conf import settings
 from kombu import Exchange, Queue
 
 from config.celery import app
@@ -29,6 +30,21 @@ def broker_lost_messages() -> bool:
             return True
         finally:
             queue.close()
+
+
+def queue_depths() -> dict[str, int]:
+    """Messages waiting in each task queue, as the broker counts them (Redis: the LLEN of each
+    queue's lists; the filesystem broker: its message files). A queue never used counts 0."""
+    depths = {}
+    with app.connection_for_write() as connection:
+        connection.ensure_connection(max_retries=1, timeout=settings.REDIS_SOCKET_TIMEOUT)
+        channel = connection.default_channel
+        for name in TASK_QUEUES:
+            try:
+                depths[name] = channel.queue_declare(queue=name, passive=True).message_count
+            except ChannelError:  # Redis: an empty queue's lists do not exist
+                depths[name] = 0
+    return depths
 
 
 def broker_marker_set() -> None:

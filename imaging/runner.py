@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import connection
 
+from core.logs import log_context_bind
 from core.operations import Operation
 from imaging.engine import types as engine
 from imaging.selectors import task_by_pk, task_is_cancelled
@@ -23,6 +24,7 @@ def task_execute(*, task_id: int, claim_id: str | None) -> None:
     lease is renewed throughout; once it is lost (cancelled, or taken over after this worker
     stalled) the engine stops at its next progress check."""
     task = task_by_pk(task_id=task_id)
+    log_context_bind(task_id=task.public_id, account_id=task.account_id)  # on every log line
     images = [image_open(name=name) for name in task.input_files]
     last = [-1]
 
@@ -125,6 +127,15 @@ def engine_run(
                 image=images[0], **engine.request_params(engine.EnhanceRequest, params)
             )
             return enhance(request, variant=settings.IMAGING_UPSCALE_VARIANT, **hooks)
+        case Operation.STYLE_TRANSFER if style_transfer_runs_offline():
+            from imaging.engine.offline_style import style_transfer_offline
+
+            request = engine.StyleTransferRequest(
+                content=images[0],
+                style=images[1],
+                **engine.request_params(engine.StyleTransferRequest, params),
+            )
+            return style_transfer_offline(request, **hooks)
     from imaging.engine import diffusion
 
     manager = model_manager()
@@ -158,6 +169,14 @@ def engine_run(
             result.images = result.images[-1:]
             return result
     raise engine.OperationFailed(f"unknown operation {operation}")
+
+
+def style_transfer_runs_offline() -> bool:
+    """Whether style transfer uses the offline Magenta network (imaging.engine.offline_style):
+    when no real style or edit model is configured, the diffusion path would run the tiny
+    random-weight demo models and return noise; GPU hosts with real weights keep diffusion."""
+    models = settings.IMAGING_DIFFUSION_MODELS
+    return not models.get("style_transfer") and not models.get("image_edit")
 
 
 @cache

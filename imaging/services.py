@@ -32,9 +32,11 @@ from core.errors import (
     TaskNotCancellable,
     TemporaryUnavailable,
 )
+from core.metrics import TASK_QUEUE_WAIT, TASK_RUN, TASKS_FINISHED
 from core.operations import DIFFUSION_OPERATIONS, Operation
 from imaging import inputs as image_inputs
 from imaging.broker import broker_lost_messages, broker_marker_set
+from imaging.engine.types import LANGUAGE_PARAM
 from imaging.models import FINISHED_STATUSES, Batch, Task
 from imaging.notifications import task_finished_publish
 from imaging.selectors import charge_refunded
@@ -62,14 +64,22 @@ SEED_MAX = 2**32 - 1
 
 
 def task_inputs_prepare(
-    *, account: Account, operation: Operation, params: dict, sources: list
+    *,
+    account: Account,
+    operation: Operation,
+    params: dict,
+    sources: list,
+    language: str | None = None,
 ) -> list[TaskInput]:
     """What one request stores as tasks: its images loaded under the plan's limits (fetched
-    together, 400 before anything is charged), a seed drawn when none was given, and for a batch
-    one task per image, every item after the first edited against the first as its reference."""
+    together, 400 before anything is charged), a seed drawn when none was given, the request's
+    language (for descriptions; kept out of what is shown as the request), and for a batch one
+    task per image, every item after the first edited against the first as its reference."""
     if operation == Operation.BATCH_EDIT:
         batch_size_check(account=account, images=len(sources))
     params = {"seed": random.randint(0, SEED_MAX), **params}  # noqa: S311 (not a secret)
+    if language:
+        params[LANGUAGE_PARAM] = language
     images = tuple(account_images_load(account=account, sources=sources, operation=operation))
     if operation != Operation.BATCH_EDIT:
         return [TaskInput(params=params, images=images)]
@@ -480,8 +490,32 @@ def _finished_announce(*, task_id: int) -> None:
 
 
 def _finished(*, task_id: int) -> None:
-    """Once the finish is committed, wake the requests waiting for the task."""
+    """Once the finish is committed, wake the requests waiting for the task, and count it."""
     transaction.on_commit(lambda: task_finished_publish(task_id=task_id))
+    transaction.on_commit(lambda: _finished_observe(task_id=task_id), robust=True)
+
+
+def _finished_observe(*, task_id: int) -> None:
+    """A finished task in the metrics: its outcome, its wait in the queue (submitted to its last
+    start) and its run (that start to the finish); a task never started only counts."""
+    row = (
+        Task.unscoped_objects.filter(pk=task_id)
+        .values_list("operation", "status", "created_at", "started_at", "completed_at")
+        .first()
+    )
+    if row is None:
+        return
+    operation, outcome, created_at, started_at, completed_at = row
+    TASKS_FINISHED.labels(operation=operation, outcome=outcome).inc()
+    if started_at is None:
+        return
+    TASK_QUEUE_WAIT.labels(operation=operation).observe(
+        max((started_at - created_at).total_seconds(), 0.0)
+    )
+    if completed_at is not None:
+        TASK_RUN.labels(operation=operation, outcome=outcome).observe(
+            max((completed_at - started_at).total_seconds(), 0.0)
+        )
 
 
 def _refund(*, task_id: int, note: str) -> None:

@@ -43,9 +43,11 @@ def image_open(*, name: str) -> Image.Image:
 
 
 def file_url(*, name: str) -> str:
-    """An absolute URL that expires: presigned by S3, or a link token of ours served by the app."""
+    """An absolute URL that expires after RESULT_URL_TTL_SECONDS: on S3 a presigned URL of the
+    bucket's own, handed to clients as it is (the reference's result URLs point at storage);
+    else a link token of ours, served by `/files/<token>`."""
     if getattr(default_storage, "querystring_auth", False):
-        return default_storage.url(name)
+        return default_storage.url(name, expire=settings.RESULT_URL_TTL_SECONDS)
     token = _link_keys().encrypt(name.encode()).decode("ascii")
     return settings.SITE_URL.rstrip("/") + reverse("file", kwargs={"token": token})
 

@@ -18,6 +18,7 @@ from kombu.exceptions import OperationalError as BrokerError
 
 from accounts.models import Account
 from core.errors import InvalidRequest
+from core.metrics import WEBHOOK_ATTEMPTS
 from core.outgoing import (
     Deadline,
 )
@@ -294,9 +295,10 @@ def _delivery_claim(*, delivery_id: int) -> WebhookDelivery | None:
     )
     if not claimed:
         # Due with no attempt left: the worker of the last attempt died before recording it.
-        due.filter(attempts__gte=max_attempts).update(
+        if due.filter(attempts__gte=max_attempts).update(
             status=WebhookDelivery.Status.FAILED, next_attempt_at=None, last_error="worker lost"
-        )
+        ):
+            WEBHOOK_ATTEMPTS.labels(outcome=WebhookDelivery.Status.FAILED).inc()
         return None
     # None when the endpoint (and with it the delivery) was deleted a moment ago.
     return (
@@ -327,6 +329,9 @@ def _attempt_record(
     if not recorded:
         return SKIPPED
     status = fields.get("status", WebhookDelivery.Status.PENDING)
+    WEBHOOK_ATTEMPTS.labels(
+        outcome="retrying" if status == WebhookDelivery.Status.PENDING else status
+    ).inc()
     if status == WebhookDelivery.Status.SUCCEEDED:
         _endpoint_healthy(endpoint_id=delivery.endpoint_id)
     elif status == WebhookDelivery.Status.FAILED and not final:

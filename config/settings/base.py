@@ -60,6 +60,8 @@ INSTALLED_APPS = [
 # Django's own middleware, in subclasses that keep the chain on the event loop under ASGI and
 # let /v1 skip what only the cookie-based dashboard needs (core/middleware.py says why).
 MIDDLEWARE = [
+    "core.metrics.RequestMetricsMiddleware",  # first: it times everything below
+    "core.logs.LogContextMiddleware",  # outside the access log line, which shows the account
     "core.request_ids.RequestIdMiddleware",
     "core.middleware.OnTheLoopSecurityMiddleware",
     "core.middleware.StaticFilesMiddleware",
@@ -236,21 +238,32 @@ MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 # Result links expire; on S3 they are presigned (results are never public).
 RESULT_URL_TTL_SECONDS = env.int("RESULT_URL_TTL_SECONDS", default=86400)
+# With a bucket, inputs, results and masks live in S3 or an S3-compatible server (MinIO, ...),
+# set by django-storages' own names. It reads the credentials itself: AWS_S3_ACCESS_KEY_ID or
+# AWS_ACCESS_KEY_ID, AWS_S3_SECRET_ACCESS_KEY or AWS_SECRET_ACCESS_KEY, else boto3's own chain.
 AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME", default="")
-if AWS_STORAGE_BUCKET_NAME:
-    _default_storage = {
-        "BACKEND": "storages.backends.s3.S3Storage",
-        "OPTIONS": {
-            "querystring_auth": True,
-            "querystring_expire": RESULT_URL_TTL_SECONDS,
-            "file_overwrite": False,
-            "default_acl": None,
-        },
-    }
-else:
-    _default_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+AWS_S3_ENDPOINT_URL = (
+    env.str("AWS_S3_ENDPOINT_URL", default="") or env.str("AWS_ENDPOINT_URL_S3", default="") or None
+)
+AWS_S3_REGION_NAME = env.str("AWS_S3_REGION_NAME", default="") or None
+# A custom endpoint has no host name per bucket (bucket.minio.internal): address by path there.
+AWS_S3_ADDRESSING_STYLE = (
+    env.str("AWS_S3_ADDRESSING_STYLE", default="path" if AWS_S3_ENDPOINT_URL else "") or None
+)
+# Policy, not configuration. No ACL header on uploads: objects are as private as the bucket
+# (buckets with ACLs disabled, AWS's default, refuse ACL headers). Links are SigV4 presigned (S3
+# caps their life at 7 days) and expire with RESULT_URL_TTL_SECONDS. A name is never overwritten.
+AWS_DEFAULT_ACL = None
+AWS_QUERYSTRING_AUTH = True
+AWS_QUERYSTRING_EXPIRE = RESULT_URL_TTL_SECONDS
+AWS_S3_SIGNATURE_VERSION = "s3v4"
+AWS_S3_FILE_OVERWRITE = False
 STORAGES = {
-    "default": _default_storage,
+    "default": {
+        "BACKEND": "storages.backends.s3.S3Storage"
+        if AWS_STORAGE_BUCKET_NAME
+        else "django.core.files.storage.FileSystemStorage"
+    },
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
@@ -437,7 +450,21 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 CELERY_WORKER_MAX_TASKS_PER_CHILD = env.int("CELERY_WORKER_MAX_TASKS_PER_CHILD", default=200)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
+# --- Observability (core.metrics, api.health) ----------------------------------------------------
+# /metrics answers loopback clients, and others sending `Authorization: Bearer <METRICS_TOKEN>`
+# when it is set (else they get 404). Several processes of a host share their metrics through
+# PROMETHEUS_MULTIPROC_DIR, which prometheus_client reads from the environment itself.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# A worker serves its own metrics on this port (0 = off), under the same access rule.
+METRICS_WORKER_PORT = env.int("METRICS_WORKER_PORT", default=0)
+METRICS_WORKER_ADDRESS = env.str("METRICS_WORKER_ADDRESS", default="0.0.0.0")  # noqa: S104
+# /readyz gives each of its checks (database, broker, storage) this long before it counts as down.
+READYZ_TIMEOUT_SECONDS = env.float("READYZ_TIMEOUT_SECONDS", default=2.0)
+
 # --- Logging --------------------------------------------------------------------------------------
+# "text" (the default) or "json": one JSON object per line, with the request, task and account
+# ids (core.logs.JsonFormatter), from the web process and the workers alike.
+LOG_FORMAT = env.str("LOG_FORMAT", default="text")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -447,12 +474,13 @@ LOGGING = {
             "()": "logging.Formatter",
             "fmt": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s",
             "defaults": {"request_id": "-"},
-        }
+        },
+        "json": {"()": "core.logs.JsonFormatter"},
     },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "default",
+            "formatter": "json" if LOG_FORMAT == "json" else "default",
         }
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},

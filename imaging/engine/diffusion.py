@@ -25,9 +25,16 @@ from imaging.engine.diffusion_compose import (
     center_crop,
     colour_stats,
     colour_transfer,
+    colour_transfer_matched,
+    demo_edit_compose,
     scene_preserve,
 )
-from imaging.engine.model_choice import DiffusionModels
+from imaging.engine.model_choice import (
+    DiffusionModels,
+    demo_needed,
+    diffusion_models_choose,
+    torch_device,
+)
 from imaging.engine.types import (
     BatchEditRequest,
     CancelCheck,
@@ -100,7 +107,7 @@ class ModelManager:
         dtype: torch.dtype | None = None,
     ) -> None:
         self.models = models
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.device = device or torch_device()
         self.dtype = dtype or (torch.bfloat16 if self.device.startswith("cuda") else torch.float32)
         self._pipelines: dict[tuple[str, str], LoadedPipeline] = {}
         self._loading = threading.Lock()
@@ -153,19 +160,8 @@ def model_manager_from_settings(
 ) -> ModelManager:
     """A manager for the configured ids/paths; an operation left empty uses the demo models
     (built once under `cache_dir`)."""
-    configured = {name: value for name, value in models.items() if value}
-    demo = None
-    if not configured.get("text_to_image") or not configured.get("image_edit"):
-        demo = demo_models_build(cache_dir)
-    return ModelManager(
-        DiffusionModels(
-            # demo is built whenever either of these two is left empty.
-            text_to_image=configured.get("text_to_image") or demo.text_to_image,  # type: ignore[union-attr]
-            image_edit=configured.get("image_edit") or demo.image_edit,  # type: ignore[union-attr]
-            style_transfer=configured.get("style_transfer"),
-            batch_edit=configured.get("batch_edit"),
-        )
-    )
+    demo = demo_models_build(cache_dir).image_edit if demo_needed(models) else ""
+    return ModelManager(diffusion_models_choose(models, demo=demo))
 
 
 # --- operations ------------------------------------------------------------------------------
@@ -206,7 +202,9 @@ def text_to_image(
     steps.report(100)
     return EngineResult(
         images=[image],
-        description=text.description("text_to_image", prompt=request.prompt, demo=loaded.demo),
+        description=text.description(
+            "text_to_image", prompt=request.prompt, language=request.language, demo=loaded.demo
+        ),
         seed=seed,
         timings=_rounded(timings),
         demo=loaded.demo,
@@ -229,6 +227,7 @@ def image_edit(
     loaded = manager.pipeline(Operation.IMAGE_EDIT)
     timings["load"] = time.perf_counter() - started
     seed = _seed(request.seed)
+    strength = _clamp(request.strength)
     steps = _Steps(on_progress, should_cancel)
     steps.report(0)
     started = time.perf_counter()
@@ -236,12 +235,14 @@ def image_edit(
         loaded,
         prompt=text.edit_prompt(request.prompt, preserve_scene=request.preserve_scene),
         image=source,
-        strength=_clamp(request.strength),
+        strength=strength,
         seed=seed,
         callback=steps,
     )
     timings["inference"] = time.perf_counter() - started
     started = time.perf_counter()
+    if loaded.demo:
+        edited = demo_edit_compose(source, edited, strength=strength)
     if request.preserve_scene:
         edited = scene_preserve(source, edited)
     _check_changed(source, edited)
@@ -249,7 +250,9 @@ def image_edit(
     steps.report(100)
     return EngineResult(
         images=[edited],
-        description=text.description("image_edit", prompt=request.prompt, demo=loaded.demo),
+        description=text.description(
+            "image_edit", prompt=request.prompt, language=request.language, demo=loaded.demo
+        ),
         seed=seed,
         timings=_rounded(timings),
         demo=loaded.demo,
@@ -298,7 +301,7 @@ def style_transfer(
     steps.report(100)
     return EngineResult(
         images=[styled],
-        description=text.description("style_transfer", demo=loaded.demo),
+        description=text.description("style_transfer", language=request.language, demo=loaded.demo),
         seed=seed,
         timings=_rounded(timings),
         demo=loaded.demo,
@@ -355,11 +358,13 @@ def batch_edit(
         )
         timings["inference"] += time.perf_counter() - started
         started = time.perf_counter()
+        if loaded.demo:
+            edited = demo_edit_compose(source, edited, strength=_BATCH_STRENGTH)
         if request.style_consistency:
             if reference_stats is None:
                 reference_stats = colour_stats(edited)
             else:
-                edited = colour_transfer(edited, reference_stats)
+                edited = colour_transfer_matched(edited, reference_stats)
         _check_changed(source, edited)
         timings["postprocess"] += time.perf_counter() - started
         results.append(edited)
@@ -367,7 +372,11 @@ def batch_edit(
     return EngineResult(
         images=results,
         description=text.description(
-            "batch_edit", prompt=request.prompt, demo=loaded.demo, count=count
+            "batch_edit",
+            prompt=request.prompt,
+            language=request.language,
+            demo=loaded.demo,
+            count=count,
         ),
         seed=seed,
         timings=_rounded(timings),

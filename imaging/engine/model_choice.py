@@ -1,7 +1,10 @@
-"""Which diffusion model serves which operation: ids or local paths, one frozen config."""
+"""Which diffusion model serves which operation: ids or local paths, one frozen config, chosen
+from the configured values with the demo models for what is left empty; and the device torch
+models run on."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from core.operations import Operation
@@ -37,3 +40,28 @@ class DiffusionModels:
             case Operation.BATCH_EDIT:
                 return self.batch_edit or self.image_edit
         raise ValueError(f"no diffusion model for operation {operation!r}")
+
+
+def diffusion_models_choose(configured: Mapping[str, str], *, demo: str) -> DiffusionModels:
+    """The configured id or folder per operation (settings' IMAGING_DIFFUSION_MODELS); text to
+    image and image edit left empty use the demo folder `demo` (style transfer and batch edit
+    then follow image edit)."""
+    chosen = {name: value for name, value in configured.items() if value}
+    return DiffusionModels(
+        text_to_image=chosen.get("text_to_image") or demo,
+        image_edit=chosen.get("image_edit") or demo,
+        style_transfer=chosen.get("style_transfer"),
+        batch_edit=chosen.get("batch_edit"),
+    )
+
+
+def demo_needed(configured: Mapping[str, str]) -> bool:
+    """Whether `diffusion_models_choose` would point an operation at the demo folder."""
+    return not configured.get("text_to_image") or not configured.get("image_edit")
+
+
+def torch_device() -> str:
+    """Where torch models run unless told otherwise: the GPU when there is one."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"

