@@ -58,6 +58,7 @@ bench: install
 	$(BIN)/python bench/credits.py
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/quality.py
+	$(BIN)/python bench/dashboard.py
 	$(BIN)/python bench/api.py
 
 # Mixed load with faults injected on a schedule, on a stack of its own (docs/reliability.md).
