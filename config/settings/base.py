@@ -114,15 +114,19 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False
 # fails a request within DATABASE_CONNECT_TIMEOUT seconds (503 TEMPORARY_UNAVAILABLE).
 DATABASES["default"]["CONN_MAX_AGE"] = 0
 DATABASE_CONNECT_TIMEOUT = env.int("DATABASE_CONNECT_TIMEOUT", default=3)
+# Behind pgbouncer in transaction mode the pooling is pgbouncer's: no pool of our own, and no
+# server-side cursors (a cursor would outlive the transaction its server connection served).
+DATABASE_PGBOUNCER = env.bool("DATABASE_PGBOUNCER", default=False)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    DATABASES["default"]["OPTIONS"] = {
-        "connect_timeout": DATABASE_CONNECT_TIMEOUT,
-        "pool": {
+    DATABASES["default"]["OPTIONS"] = {"connect_timeout": DATABASE_CONNECT_TIMEOUT}
+    if DATABASE_PGBOUNCER:
+        DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+    else:
+        DATABASES["default"]["OPTIONS"]["pool"] = {
             "min_size": 1,
             "max_size": env.int("DATABASE_POOL_SIZE", default=10),
             "timeout": DATABASE_CONNECT_TIMEOUT,
-        },
-    }
+        }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web server and the worker process read while the other writes.
     DATABASES["default"]["OPTIONS"] = {
