@@ -1,8 +1,10 @@
 """Benchmark: CPU cost of API-key authentication per request, against the same view without it.
 
-Run: `make bench` (or `.venv/bin/python bench/auth.py [--requests N]`). Uses a throw-away test
-database (SQLite by default, PostgreSQL when DATABASE_URL is set). Target: authentication adds
-< 0.2 ms of CPU per request beyond its one indexed lookup.
+Run: `make bench` (or `.venv/bin/python bench/auth.py [--quick] [--requests N] [--rounds N]`).
+Uses a throw-away test database (SQLite by default, PostgreSQL when DATABASE_URL is set). Target:
+authentication adds < 0.2 ms of CPU per request beyond its one indexed lookup; a miss exits 1,
+except with `--quick` (200 requests x 3 rounds, seconds), which checks that the bench runs and
+prints the verdict without acting on it: so few calls on a shared machine decide nothing.
 """
 
 from __future__ import annotations
@@ -85,9 +87,12 @@ def cpu_ms_per_call(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--quick", action="store_true", help="200 requests x 3 rounds")
+    parser.add_argument("--requests", type=int, default=None, help="requests per round (2000)")
+    parser.add_argument("--rounds", type=int, default=None, help="rounds (7)")
     args = parser.parse_args()
+    args.requests = args.requests or (200 if args.quick else 2000)
+    args.rounds = args.rounds or (3 if args.quick else 7)
 
     setup_test_environment()
     connection.creation.create_test_db(verbosity=0, autoclobber=True)
@@ -142,7 +147,9 @@ def main() -> None:
     verdict = "PASS" if beyond_lookup < TARGET_EXTRA_MS else "FAIL"
     print("-" * 66)
     print(f"target: < {TARGET_EXTRA_MS} ms beyond the lookup -> {beyond_lookup:.4f} ms {verdict}")
-    sys.exit(0 if verdict == "PASS" else 1)
+    if args.quick:
+        print("(--quick: too few calls to judge the target; the exit code ignores it)")
+    sys.exit(0 if verdict == "PASS" or args.quick else 1)
 
 
 if __name__ == "__main__":

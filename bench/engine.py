@@ -2,6 +2,9 @@
 measured in the same run (a bare pipeline call or plain resize). Runs both halves:
 
     .venv/bin/python bench/engine.py            # = bench/engine_offline.py + engine_diffusion.py
+    .venv/bin/python bench/engine.py --quick    # both at one small size, once (< 60 s)
+
+Its arguments go to both halves; it exits with the worse of their exit codes.
 
 Run it on an otherwise idle machine: the figures are CPU seconds on shared cores.
 """

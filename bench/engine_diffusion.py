@@ -2,6 +2,8 @@
 bare pipeline call with the same model, steps, size and seed.
 
     HF_HUB_OFFLINE=1 .venv/bin/python bench/engine_diffusion.py [--sizes 512 1024] [--repeat 10]
+
+`--quick`: 64² only, median of 1 (seconds).
 """
 
 from __future__ import annotations
@@ -59,10 +61,13 @@ def measure_pair(engine_call, bare_call, repeat: int) -> tuple[float, float, flo
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--sizes", type=int, nargs="+", default=[512, 1024])
-    parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--quick", action="store_true", help="64² only, median of 1")
+    parser.add_argument("--sizes", type=int, nargs="+", default=None, help="sides (512 1024)")
+    parser.add_argument("--repeat", type=int, default=None, help="median of N (10)")
     parser.add_argument("--cache-dir", default=None)
     args = parser.parse_args()
+    args.sizes = args.sizes or ([64] if args.quick else [512, 1024])
+    args.repeat = args.repeat or (1 if args.quick else 10)
     cache_dir = args.cache_dir or tempfile.mkdtemp(prefix="nanobanana-bench-")
     manager = diffusion.ModelManager(demo_models_build(cache_dir), device="cpu")
     text = manager.pipeline("text_to_image")

@@ -1,7 +1,8 @@
 """CPU time of the offline imaging operations at 512² and 1024², each against a baseline measured
 in the same run: the bare MediaPipe call for background removal (our overhead: the person gate,
 cleaning, GrabCut-band + guided-filter edges), a plain Lanczos resize for upscaling, and the bare
-OpenCV call for denoise. Run: `.venv/bin/python bench/engine_offline.py [--repeat N]`."""
+OpenCV call for denoise. Run: `.venv/bin/python bench/engine_offline.py [--quick] [--repeat N]
+[--sizes N ...]`; `--quick`: 128² only, best of 1 (seconds)."""
 
 from __future__ import annotations
 
@@ -36,9 +37,12 @@ def cpu_seconds(call: Callable[[], object], repeat: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeat", type=int, default=2)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[512, 1024])
+    parser.add_argument("--quick", action="store_true", help="128² only, best of 1")
+    parser.add_argument("--repeat", type=int, default=None, help="best of N (2)")
+    parser.add_argument("--sizes", type=int, nargs="+", default=None, help="sides (512 1024)")
     args = parser.parse_args()
+    args.repeat = args.repeat or (1 if args.quick else 2)
+    args.sizes = args.sizes or ([128] if args.quick else [512, 1024])
 
     remover = background_remover()
     remover.load()
