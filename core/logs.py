@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from celery.signals import (
     after_setup_logger,
     after_setup_task_logger,
@@ -22,6 +21,7 @@ from celery.signals import (
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
+from core.hybrid_middleware import HybridMiddleware
 from core.request_ids import current_request_id
 
 # Besides the request id (core.request_ids): our task's public id, the Celery message's id and
@@ -53,18 +53,9 @@ def log_context_scope(**fields: object) -> Iterator[None]:
         _context.reset(token)
 
 
-class LogContextMiddleware:
+class LogContextMiddleware(HybridMiddleware):
     """Each request starts with an empty log context and leaves none behind (a thread serves
     many requests under WSGI and in tests)."""
-
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
-        self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
 
     def __call__(self, request: HttpRequest) -> HttpResponse | Awaitable[HttpResponse]:
         if self.is_async:

@@ -24,7 +24,6 @@ from enum import StrEnum
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from celery import bootsteps
 from celery.signals import task_postrun, worker_process_shutdown
 from django.conf import settings
@@ -43,6 +42,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from core.errors import ApplicationError, InvalidApiKey, NotFound, error_body
+from core.hybrid_middleware import HybridMiddleware
 
 logger = logging.getLogger(__name__)
 
@@ -270,17 +270,8 @@ def request_route(request: HttpRequest) -> str:
     return "/" + str(match.route)
 
 
-class RequestMetricsMiddleware:
+class RequestMetricsMiddleware(HybridMiddleware):
     """Counts and times every request by its URL pattern; async-capable like the whole chain."""
-
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
-        self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
 
     def __call__(self, request: HttpRequest) -> HttpResponse | Awaitable[HttpResponse]:
         if self.is_async:

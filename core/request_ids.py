@@ -6,12 +6,12 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from contextvars import ContextVar, Token
-from typing import Any
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponse
+
+from core.hybrid_middleware import HybridMiddleware
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # A client's own id is kept when it is a plain token, so it can correlate its logs with ours.
@@ -50,16 +50,7 @@ def install_request_id_log_records() -> None:
     logging.setLogRecordFactory(make_record_with_request_id)
 
 
-class RequestIdMiddleware:
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
-        self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
-
+class RequestIdMiddleware(HybridMiddleware):
     def __call__(self, request: HttpRequest) -> HttpResponse | Awaitable[HttpResponse]:
         if self.is_async:
             return self._acall(request)

@@ -29,6 +29,23 @@ class RefundedFilter(admin.SimpleListFilter):
         return queryset
 
 
+# What the staff refund action says of the tasks that came to each outcome.
+REFUND_MESSAGES = {
+    StaffRefund.REFUNDED: _("%(count)d failed task(s) refunded."),
+    StaffRefund.ALREADY_REFUNDED: _(
+        "%(count)d task(s) had been refunded already; nothing was done for them."
+    ),
+    StaffRefund.NOT_FAILED: _("%(count)d task(s) have not failed and were left as they were."),
+    StaffRefund.NOT_CHARGED: _("%(count)d task(s) were never charged: nothing to refund."),
+}
+REFUND_MESSAGE_LEVELS = {
+    StaffRefund.REFUNDED: messages.SUCCESS,
+    StaffRefund.ALREADY_REFUNDED: messages.WARNING,
+    StaffRefund.NOT_FAILED: messages.WARNING,
+    StaffRefund.NOT_CHARGED: messages.WARNING,
+}
+
+
 @admin.register(Task)
 class TaskAdmin(admin.ModelAdmin):
     list_display = [
@@ -115,31 +132,7 @@ class TaskAdmin(admin.ModelAdmin):
         outcome = Counter(
             task_refund_by_staff(task=task, actor=request.user, reason=reason) for task in tasks
         )
-        if outcome[StaffRefund.REFUNDED]:
-            self.message_user(
-                request,
-                _("%(count)d failed task(s) refunded.") % {"count": outcome[StaffRefund.REFUNDED]},
-                messages.SUCCESS,
-            )
-        if outcome[StaffRefund.ALREADY_REFUNDED]:
-            self.message_user(
-                request,
-                _("%(count)d task(s) had been refunded already; nothing was done for them.")
-                % {"count": outcome[StaffRefund.ALREADY_REFUNDED]},
-                messages.WARNING,
-            )
-        if outcome[StaffRefund.NOT_FAILED]:
-            self.message_user(
-                request,
-                _("%(count)d task(s) have not failed and were left as they were.")
-                % {"count": outcome[StaffRefund.NOT_FAILED]},
-                messages.WARNING,
-            )
-        if outcome[StaffRefund.NOT_CHARGED]:
-            self.message_user(
-                request,
-                _("%(count)d task(s) were never charged: nothing to refund.")
-                % {"count": outcome[StaffRefund.NOT_CHARGED]},
-                messages.WARNING,
-            )
+        for kind, level in REFUND_MESSAGE_LEVELS.items():
+            if outcome[kind]:
+                self.message_user(request, REFUND_MESSAGES[kind] % {"count": outcome[kind]}, level)
         return None
