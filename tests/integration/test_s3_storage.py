@@ -4,7 +4,6 @@ presigned links that expire, retention that deletes them, and web and worker sha
 from __future__ import annotations
 
 import io
-import os
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -12,9 +11,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-import psycopg
 import pytest
-import redis
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -34,6 +31,7 @@ from imaging.services import (
 )
 from imaging.storage import file_url, image_open, image_save
 from tests.conftest import IN_CI
+from tests.integration.conftest import live_stack_run
 from tests.integration.s3 import (
     ACCESS_KEY,
     REGION,
@@ -193,26 +191,8 @@ def s3_stack(moto: MotoServer, tmp_path_factory: pytest.TempPathFactory) -> Iter
         settings={**moto.app_settings(bucket_create(moto)), "MEDIA_ROOT": str(media["manage"])},
         process_settings={name: {"MEDIA_ROOT": str(media[name])} for name in ("web", "worker")},
     )
-    database_url = os.environ.get("DATABASE_URL", "")
-    admin_dsn = ""
-    db_name = f"nanobanana_s3_{uuid.uuid4().hex[:8]}"
-    if database_url.startswith("postgres"):
-        admin_dsn = database_url.rsplit("/", 1)[0] + "/postgres"
-        with psycopg.connect(admin_dsn, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{db_name}"')
-        live.database_url = database_url.rsplit("/", 1)[0] + f"/{db_name}"
-    if redis_url := os.environ.get("REDIS_URL", ""):
-        # Neither the suite's database nor the `stack` fixture's (14).
-        live.redis_url = redis_url.rsplit("/", 1)[0] + "/13"
-        redis.Redis.from_url(live.redis_url).flushdb()
-    try:
-        live.start()
-        yield live
-    finally:
-        live.stop()
-        if admin_dsn:
-            with psycopg.connect(admin_dsn, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+    # Neither the suite's Redis database nor the `stack` fixture's (14).
+    yield from live_stack_run(live, database_prefix="nanobanana_s3", redis_db=13)
 
 
 def files_under(folder: Path) -> list[Path]:
