@@ -53,13 +53,9 @@ messages: install
 	$(BIN)/python manage.py makemessages --locale zh_Hans --ignore '.venv/*' --ignore 'var/*'
 	$(BIN)/python manage.py compilemessages --locale zh_Hans --ignore '.venv/*'
 
+# Every benchmark, then one table of their figures against same-run baselines (docs/benchmarks.md).
 bench: install
-	$(BIN)/python bench/auth.py
-	$(BIN)/python bench/credits.py
-	$(BIN)/python bench/engine.py
-	$(BIN)/python bench/quality.py
-	$(BIN)/python bench/dashboard.py
-	$(BIN)/python bench/api.py
+	$(BIN)/python bench/all.py
 
 # Mixed load with faults injected on a schedule, on a stack of its own (docs/reliability.md).
 reliability: install

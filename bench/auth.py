@@ -37,6 +37,7 @@ from rest_framework.views import APIView  # noqa: E402
 from accounts.selectors import api_key_get_by_digest  # noqa: E402
 from accounts.services import api_key_digest, api_key_issue, user_create  # noqa: E402
 from api.authentication import ApiKeyAuthentication, HasApiKey  # noqa: E402
+from bench.summary import Figure, figures_write, summary_argument  # noqa: E402
 
 TARGET_EXTRA_MS = 0.2
 
@@ -90,6 +91,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="200 requests x 3 rounds")
     parser.add_argument("--requests", type=int, default=None, help="requests per round (2000)")
     parser.add_argument("--rounds", type=int, default=None, help="rounds (7)")
+    summary_argument(parser)
     args = parser.parse_args()
     args.requests = args.requests or (200 if args.quick else 2000)
     args.rounds = args.rounds or (3 if args.quick else 7)
@@ -149,6 +151,20 @@ def main() -> None:
     print(f"target: < {TARGET_EXTRA_MS} ms beyond the lookup -> {beyond_lookup:.4f} ms {verdict}")
     if args.quick:
         print("(--quick: too few calls to judge the target; the exit code ignores it)")
+    figures_write(
+        args.summary,
+        [
+            Figure(
+                bench="auth",
+                figure=f"CPU ms per request with API-key authentication ({connection.vendor})",
+                ours=times["authed"],
+                baseline=times["lookup"],
+                baseline_name="same view + the key lookup, no authentication",
+                goal=f"< baseline + {TARGET_EXTRA_MS} ms",
+                met=None if args.quick else verdict == "PASS",
+            )
+        ],
+    )
     sys.exit(0 if verdict == "PASS" or args.quick else 1)
 
 

@@ -35,6 +35,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.summary import Figure, figures_write, summary_argument  # noqa: E402
+
 DEFAULT_POSTGRES = "postgres://postgres@127.0.0.1:5432/postgres"
 GOAL_P95_MS = 50.0
 DAYS = 60  # tasks and ledger rows are spread over this many days, up to now
@@ -412,6 +414,22 @@ def machine_info() -> str:
     )
 
 
+def page_figures(baseline: Tenant, large: Tenant, quick: bool) -> list[Figure]:
+    """Each page's p95 at the large account against the small one's, for `make bench`'s table."""
+    return [
+        Figure(
+            bench="dashboard",
+            figure=f"{label} p95 ms, {large.size.label}",
+            ours=percentile(large.timings[label], 95),
+            baseline=percentile(baseline.timings[label], 95),
+            baseline_name=f"the same page, {baseline.size.label}",
+            goal=f"< {GOAL_P95_MS:.0f} ms",
+            met=None if quick else percentile(large.timings[label], 95) < GOAL_P95_MS,
+        )
+        for label, _path in PAGES
+    ]
+
+
 def print_report(baseline: Tenant, large: Tenant, rounds: int) -> bool:
     print()
     print(
@@ -457,6 +475,7 @@ def main() -> None:
         "--explain", action="store_true", help="EXPLAIN ANALYZE the large account's slow queries"
     )
     parser.add_argument("--strict", action="store_true", help="exit 1 when a goal is missed")
+    summary_argument(parser)
     parser.add_argument(
         "--keep", action="store_true", help="leave the bench database (its name is printed)"
     )
@@ -513,6 +532,7 @@ def main() -> None:
                             print(explain(query["sql"]))
         time_pages(tenants, rounds)
         met = print_report(small, big, rounds)
+        figures_write(args.summary, page_figures(small, big, args.quick))
         equal, raw_ms = rollups_check(big)
         print(
             f"usage rollups equal the sums of the {big.size.label} themselves (30-day usage by "

@@ -4,23 +4,41 @@ measured in the same run (a bare pipeline call or plain resize). Runs both halve
     .venv/bin/python bench/engine.py            # = bench/engine_offline.py + engine_diffusion.py
     .venv/bin/python bench/engine.py --quick    # both at one small size, once (< 60 s)
 
-Its arguments go to both halves; it exits with the worse of their exit codes.
+Its arguments go to both halves (`--summary PATH` gets both halves' figures); it exits with the
+worse of their exit codes.
 
 Run it on an otherwise idle machine: the figures are CPU seconds on shared cores.
 """
 
+import argparse
 import subprocess
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from bench.summary import figures_read, figures_write, summary_argument  # noqa: E402
+
+HALVES = ("engine_offline.py", "engine_diffusion.py")
 
 
 def main() -> None:
-    codes = [
-        subprocess.call([sys.executable, str(HERE / script), *sys.argv[1:]])
-        for script in ("engine_offline.py", "engine_diffusion.py")
-    ]
+    parser = argparse.ArgumentParser(add_help=False)
+    summary_argument(parser)
+    known, rest = parser.parse_known_args()
+    codes, figures = [], []
+    for script in HALVES:
+        half = f"{known.summary}.{script}" if known.summary else None
+        codes.append(
+            subprocess.call(
+                [sys.executable, str(HERE / script), *rest, *(["--summary", half] if half else [])]
+            )
+        )
+        if half and Path(half).exists():
+            figures += figures_read(Path(half))
+            Path(half).unlink()
+    figures_write(known.summary, figures)
     sys.exit(max(codes))
 
 

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from bench.summary import Figure, figures_write, summary_argument
 from imaging.engine import diffusion
 from imaging.engine.demo_models import demo_models_build
 from imaging.engine.types import (
@@ -31,6 +32,8 @@ from imaging.engine.types import (
     StyleTransferRequest,
     TextToImageRequest,
 )
+
+OVERHEAD_GOAL = 1.05  # the engine around a pipeline call costs at most 5 % of it
 
 
 def timed(function) -> float:
@@ -65,6 +68,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=None, help="sides (512 1024)")
     parser.add_argument("--repeat", type=int, default=None, help="median of N (10)")
     parser.add_argument("--cache-dir", default=None)
+    summary_argument(parser)
     args = parser.parse_args()
     args.sizes = args.sizes or ([64] if args.quick else [512, 1024])
     args.repeat = args.repeat or (1 if args.quick else 10)
@@ -73,6 +77,7 @@ def main() -> None:
     text = manager.pipeline("text_to_image")
     rng = np.random.default_rng(0)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, demo models, CPU")
+    figures: list[Figure] = []
     header = f"{'operation':<34}{'size':>6}{'engine s':>10}{'bare s':>9}{'ratio':>7}"
     print(f"{header}{'outside ms':>12}")
     for size in args.sizes:
@@ -140,6 +145,18 @@ def main() -> None:
                 f"{name:<34}{size:>6}{engine_s:>10.3f}{bare_s:>9.3f}{engine_s / bare_s:>7.3f}"
                 f"{outside_s * 1000:>12.1f}"
             )
+            figures.append(
+                Figure(
+                    bench="engine",
+                    figure=f"{name} {size}², demo models, s",
+                    ours=engine_s,
+                    baseline=bare_s,
+                    baseline_name="the bare pipeline call",
+                    goal=f"<= {OVERHEAD_GOAL}x baseline",
+                    met=None if args.quick else engine_s <= OVERHEAD_GOAL * bare_s,
+                )
+            )
+    figures_write(args.summary, figures)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from skimage import data
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.summary import Figure, figures_write, summary_argument
 from imaging.engine.offline_background import background_remover, remove_background
 from imaging.engine.offline_enhance import enhance, image_enhancer
 from imaging.engine.types import EnhanceRequest, RemoveBackgroundRequest
@@ -40,6 +41,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="128² only, best of 1")
     parser.add_argument("--repeat", type=int, default=None, help="best of N (2)")
     parser.add_argument("--sizes", type=int, nargs="+", default=None, help="sides (512 1024)")
+    summary_argument(parser)
     args = parser.parse_args()
     args.repeat = args.repeat or (1 if args.quick else 2)
     args.sizes = args.sizes or ([128] if args.quick else [512, 1024])
@@ -123,6 +125,14 @@ def main() -> None:
     for name, side, ours, baseline_name, base in rows:
         ratio = ours / base if base > 0 else float("inf")
         print(f"{name:34} {side:5d} {ours:8.3f}  {baseline_name:34} {base:8.3f} {ratio:6.1f}x")
+    # No goals: what an operation may cost beside a bare call is a choice made from this table.
+    figures_write(
+        args.summary,
+        [
+            Figure("engine", f"{name} {side}², CPU s", ours, base, baseline_name, "", None)
+            for name, side, ours, baseline_name, base in rows
+        ],
+    )
 
 
 if __name__ == "__main__":

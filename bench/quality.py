@@ -67,6 +67,7 @@ from bench.quality_data import (
     photo,
 )
 from bench.quality_metrics import EDGE_SSIM_KEPT, edge_ssim
+from bench.summary import Figure, figures_write, summary_argument
 from imaging.engine.diffusion_compose import colour_stats, colour_transfer
 from imaging.engine.types import EnhanceRequest, RemoveBackgroundRequest, StyleTransferRequest
 
@@ -579,6 +580,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="small images, few samples (< 60 s)")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a goal is missed")
     parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS))
+    summary_argument(parser)
     args = parser.parse_args()
     profile = QUICK if args.quick else FULL
     cv2.setNumThreads(1)  # the engine's CPU workers run one task per core
@@ -614,6 +616,14 @@ def main() -> int:
     print(table(rows))
     for note in notes:
         print(f"- {note}")
+    figures_write(
+        args.summary,
+        [
+            Figure("quality", row.figure, row.ours, row.baseline, "", row.goal, row.met)
+            for row in rows
+            if row.goal and row.ours is not None
+        ],
+    )
     missed = [row.figure for row in rows if row.met is False]
     goals = sum(row.met is not None for row in rows)
     print(

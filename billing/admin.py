@@ -110,6 +110,32 @@ class SetPlanForm(StaffReasonForm):
     field_order = ["plan", "reason"]
 
 
+ACCOUNT_ACTION_TEMPLATE = "admin/billing/account_action.html"
+
+
+def staff_action_page(
+    model_admin: admin.ModelAdmin,
+    request: HttpRequest,
+    *,
+    template: str,
+    title: str | Promise,
+    form: forms.Form,
+    selected: QuerySet,
+    action: str,
+) -> TemplateResponse:
+    """A staff action's first page (a template extending admin/staff_action.html): the objects
+    it will touch and the form asking why; posting it back runs the action."""
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": title,
+        "form": form,
+        "selected": selected,
+        "action": action,
+        "opts": model_admin.model._meta,
+    }
+    return TemplateResponse(request, template, context)
+
+
 admin.site.unregister(Account)
 
 
@@ -151,7 +177,15 @@ class BillingAccountAdmin(AccountAdmin):
                 )
             self.message_user(request, _("Credits granted."), messages.SUCCESS)
             return None
-        return self._action_form(request, queryset, form, _("Grant credits"), "grant_credits")
+        return staff_action_page(
+            self,
+            request,
+            template=ACCOUNT_ACTION_TEMPLATE,
+            title=_("Grant credits"),
+            form=form,
+            selected=queryset,
+            action="grant_credits",
+        )
 
     @admin.action(description=_("Set plan…"))
     def set_plan(self, request: StaffRequest, queryset: QuerySet[Account]) -> HttpResponse | None:
@@ -166,22 +200,12 @@ class BillingAccountAdmin(AccountAdmin):
                 )
             self.message_user(request, _("Plan set."), messages.SUCCESS)
             return None
-        return self._action_form(request, queryset, form, _("Set plan"), "set_plan")
-
-    def _action_form(
-        self,
-        request: HttpRequest,
-        queryset: QuerySet[Account],
-        form: forms.Form,
-        title: str | Promise,
-        action: str,
-    ) -> TemplateResponse:
-        context = {
-            **self.admin_site.each_context(request),
-            "title": title,
-            "form": form,
-            "accounts": queryset,
-            "action": action,
-            "opts": self.model._meta,
-        }
-        return TemplateResponse(request, "admin/billing/account_action.html", context)
+        return staff_action_page(
+            self,
+            request,
+            template=ACCOUNT_ACTION_TEMPLATE,
+            title=_("Set plan"),
+            form=form,
+            selected=queryset,
+            action="set_plan",
+        )

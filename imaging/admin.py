@@ -7,10 +7,9 @@ from collections import Counter
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 
-from billing.admin import StaffReasonForm, StaffRequest
+from billing.admin import StaffReasonForm, StaffRequest, staff_action_page
 from imaging.models import Task
 from imaging.selectors import charge_refunded
 from imaging.services import StaffRefund, task_cancel, task_refund_by_staff
@@ -119,15 +118,10 @@ class TaskAdmin(admin.ModelAdmin):
         form = StaffReasonForm(request.POST if "apply" in request.POST else None)
         tasks = queryset.select_related("account", "charge")
         if not form.is_valid():
-            context = {
-                **self.admin_site.each_context(request),
-                "title": _("Refund failed tasks"),
-                "form": form,
-                "tasks": tasks,
-                "action": "refund_failed",
-                "opts": self.model._meta,
-            }
-            return TemplateResponse(request, "admin/imaging/task_refund.html", context)
+            return staff_action_page(
+                self, request, template="admin/imaging/task_refund.html",
+                title=_("Refund failed tasks"), form=form, selected=tasks, action="refund_failed",
+            )  # fmt: skip
         reason = form.cleaned_data["reason"]
         outcome = Counter(
             task_refund_by_staff(task=task, actor=request.user, reason=reason) for task in tasks

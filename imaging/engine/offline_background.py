@@ -8,7 +8,6 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from imaging.engine import text
+from imaging.engine.fork_safe import ForkSafe
 from imaging.engine.offline_pixels import Pixels, Progress, image_from_pixels, pixels_from_image
 from imaging.engine.offline_saliency import (
     U2NetP,
@@ -57,22 +57,6 @@ class Segmenter(Protocol):
     def segment(self, rgb: np.ndarray) -> Segmentation: ...
 
 
-class _ForkSafe:
-    """Holds a lazily built, lock-guarded native model. MediaPipe graphs and ncnn nets do not
-    survive fork(), so a Celery prefork child that inherits a built one builds its own."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._value: object | None = None
-        self._pid = 0
-
-    def get(self, build: Callable[[], Any]) -> Any:
-        if self._value is None or self._pid != os.getpid():
-            self._value = build()
-            self._pid = os.getpid()
-        return self._value
-
-
 class MediaPipePersonSegmenter:
     """MediaPipe's selfie segmentation (model_selection=1, the general/landscape-free model)
     plus the face and pose detectors that confirm a person is really there. One instance per
@@ -82,7 +66,7 @@ class MediaPipePersonSegmenter:
     def __init__(self, face_confidence: float = 0.5) -> None:
         self.face_confidence = face_confidence
         self._lock = threading.Lock()
-        self._models = _ForkSafe()
+        self._models = ForkSafe(self._build)
 
     def _build(self) -> tuple[Any, Any, Any]:
         import mediapipe as mp
@@ -97,18 +81,18 @@ class MediaPipePersonSegmenter:
 
     def load(self) -> None:
         with self._lock:
-            self._models.get(self._build)
+            self._models.get()
 
     def person_mask(self, rgb: np.ndarray) -> np.ndarray:
         """The raw soft person mask, (H, W) float32 in [0, 1] (what the bench calls bare)."""
         with self._lock:
-            selfie, _, _ = self._models.get(self._build)
+            selfie, _, _ = self._models.get()
             result = selfie.process(rgb)
         return np.clip(np.asarray(result.segmentation_mask, dtype=np.float32), 0.0, 1.0)
 
     def person_present(self, rgb: np.ndarray) -> bool:
         with self._lock:
-            _, faces, pose = self._models.get(self._build)
+            _, faces, pose = self._models.get()
             if faces.process(rgb).detections:
                 return True
             return pose.process(rgb).pose_landmarks is not None

@@ -9,14 +9,14 @@ import hashlib
 import importlib.metadata
 import logging
 import os
-import threading
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
 from PIL import Image
+
+from imaging.engine.fork_safe import ForkSafe, onnx_cpu_session
 
 logger = logging.getLogger(__name__)
 
@@ -82,33 +82,15 @@ class U2NetP:
     def __init__(self, weights: str | os.PathLike[str], *, num_threads: int = 1) -> None:
         self.weights = Path(weights)
         # One thread per task by default: the CPU queue runs one task per core.
-        self.num_threads = num_threads
-        self._lock = threading.Lock()
-        self._session: Any = None
-        self._pid = 0
-
-    def _load(self) -> Any:
-        with self._lock:
-            if self._session is None or self._pid != os.getpid():
-                import onnxruntime  # type: ignore[import-untyped]
-
-                options = onnxruntime.SessionOptions()
-                options.intra_op_num_threads = self.num_threads
-                options.inter_op_num_threads = 1
-                options.log_severity_level = 3
-                # Idle threads must not spin on a worker that shares its cores.
-                options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-                self._session = onnxruntime.InferenceSession(
-                    self.weights.read_bytes(), options, providers=["CPUExecutionProvider"]
-                )
-                self._pid = os.getpid()
-            return self._session
+        self._session = ForkSafe(
+            lambda: onnx_cpu_session(self.weights.read_bytes(), num_threads=num_threads)
+        )
 
     def load(self) -> None:
-        self._load()
+        self._session.get()
 
     def predict(self, rgb: np.ndarray) -> np.ndarray:
-        session = self._load()
+        session = self._session.get()
         height, width = rgb.shape[:2]
         # rembg's preprocessing, which the converted weights were used with: Lanczos to 320²,
         # divided by the image's maximum, then ImageNet's normalisation.

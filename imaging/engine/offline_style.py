@@ -5,8 +5,6 @@ Details: docs/engine.md#style-transfer"""
 from __future__ import annotations
 
 import math
-import os
-import threading
 import time
 from functools import cache
 from importlib import resources
@@ -16,6 +14,7 @@ import numpy as np
 from PIL import Image
 
 from imaging.engine import text
+from imaging.engine.fork_safe import ForkSafe, onnx_cpu_session
 from imaging.engine.offline_pixels import Progress, image_from_pixels, pixels_from_image
 from imaging.engine.types import (
     CancelCheck,
@@ -121,35 +120,19 @@ class MagentaStyleNetwork:
         # One thread per task by default: the CPU queue runs one task per core (here 2 threads
         # were no faster than 1 for a 512² image).
         self.num_threads = num_threads
-        self._lock = threading.Lock()
-        self._sessions: tuple[Any, Any] | None = None
-        self._pid = 0
+        self._sessions = ForkSafe(self._build)
 
-    def _load(self) -> tuple[Any, Any]:
-        with self._lock:
-            if self._sessions is None or self._pid != os.getpid():
-                import onnxruntime  # type: ignore[import-untyped]
-
-                options = onnxruntime.SessionOptions()
-                options.intra_op_num_threads = self.num_threads
-                options.inter_op_num_threads = 1
-                options.log_severity_level = 3
-                # Idle threads must not spin on a worker that shares its cores.
-                options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-                folder = self.model_dir if self.model_dir is not None else style_model_dir()
-                predictor, transform = (
-                    onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-                    for model in (
-                        (folder / PREDICTOR_FILE).read_bytes(),
-                        spatial_dims_free((folder / TRANSFORM_FILE).read_bytes()),
-                    )
-                )
-                self._sessions = (predictor, transform)
-                self._pid = os.getpid()
-            return self._sessions
+    def _build(self) -> tuple[Any, Any]:
+        folder = self.model_dir if self.model_dir is not None else style_model_dir()
+        predictor = (folder / PREDICTOR_FILE).read_bytes()
+        transform = spatial_dims_free((folder / TRANSFORM_FILE).read_bytes())
+        return tuple(
+            onnx_cpu_session(model, num_threads=self.num_threads)
+            for model in (predictor, transform)
+        )
 
     def load(self) -> None:
-        self._load()
+        self._sessions.get()
 
     def bottleneck(self, rgb: np.ndarray) -> np.ndarray:
         """The style bottleneck (1, 1, 1, 100) of an image (H, W, 3) uint8: its centred square
@@ -161,7 +144,7 @@ class MagentaStyleNetwork:
         square = Image.fromarray(rgb[top : top + side, left : left + side])
         square = square.resize((STYLE_SIDE, STYLE_SIDE), Image.Resampling.LANCZOS)
         batch = (np.asarray(square, dtype=np.float32) / 255.0)[None]
-        predictor, _ = self._load()
+        predictor, _ = self._sessions.get()
         (name,) = (item.name for item in predictor.get_inputs())
         return np.asarray(predictor.run(None, {name: batch})[0], dtype=np.float32)
 
@@ -176,7 +159,7 @@ class MagentaStyleNetwork:
         fits = min(height, width) > max(pad[0][1], pad[1][1])
         mode: Literal["reflect", "edge"] = "reflect" if fits else "edge"
         batch = np.pad(rgb.astype(np.float32) / 255.0, pad, mode=mode)[None]
-        _, session = self._load()
+        _, session = self._sessions.get()
         content, style = (item.name for item in session.get_inputs())
         output = session.run(None, {content: np.ascontiguousarray(batch), style: bottleneck})[0]
         styled = output[0, :height, :width]
