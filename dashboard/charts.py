@@ -21,6 +21,7 @@ OPERATION_COLOURS: dict[Operation, str] = dict(
     zip(Operation, ["#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7"], strict=False)
 )
 WIDTH, HEIGHT, PLOT_TOP, PLOT_BOTTOM, PLOT_LEFT = 720, 220, 12, 190, 40
+LABEL_HALF_WIDTH = 16  # half an "MM-DD" day label at font-size 10
 
 
 @dataclass(frozen=True)
@@ -84,11 +85,16 @@ class UsageChart:
                 for b in self.bars
             ),
         )
+        # A label centred on the last day would run past the chart's right edge: it ends there.
         labels = format_html_join(
             "",
-            '<text font-size="10" fill="currentColor" x="{}" y="{}" text-anchor="middle">{}</text>',
-            ((f"{x:.1f}", self.height - 14, label) for x, label in self.day_labels),
-        )
+            '<text font-size="10" fill="currentColor" x="{}" y="{}" text-anchor="{}">{}</text>',
+            (
+                (f"{min(x, self.width):.1f}", self.height - 14,
+                 "end" if x + LABEL_HALF_WIDTH > self.width else "middle", label)
+                for x, label in self.day_labels
+            ),
+        )  # fmt: skip
         return format_html("{}{}{}", grid, bars, labels)
 
 
