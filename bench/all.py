@@ -32,6 +32,8 @@ BENCHES: dict[str, tuple[str, ...]] = {
     # 200,000 rows load in ~40 s; the million-row figures (same p95 within noise) are in the docs.
     "dashboard": ("--rows", "200000"),
     "api": (),
+    "queueing": (),
+    "growth": (),
 }
 
 

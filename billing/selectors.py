@@ -36,9 +36,15 @@ CREDITS_WARNING_SHARE = USAGE_ALERT_PERCENTS[0] / 100
 def credits_used_share(*, plan: Plan, balance: int) -> float | None:
     """How much of the plan's monthly credits is spent, from what is left (0 to 1); None on an
     unlimited plan. Credits granted on top count as not yet used."""
-    if plan.is_unlimited or not plan.monthly_credits:
+    return credits_used_share_of(monthly_credits=plan.monthly_credits, balance=balance)
+
+
+def credits_used_share_of(*, monthly_credits: int | None, balance: int) -> float | None:
+    """credits_used_share from the plan's monthly credits alone (None: unlimited), for a charge
+    that read them in its own statement rather than as a Plan."""
+    if not monthly_credits:
         return None
-    return min(max(1 - balance / plan.monthly_credits, 0.0), 1.0)
+    return min(max(1 - balance / monthly_credits, 0.0), 1.0)
 
 
 def period_start(*, subscription: Subscription) -> datetime:
@@ -145,6 +151,15 @@ def billing_page_get(*, account: Account) -> BillingPage:
 
 def plan_price_id(*, plan: Plan) -> str:
     return settings.STRIPE_PRICE_IDS.get(plan.code, "")
+
+
+# The plan an account is on, as SQL for the charge's one statement (billing.services): its
+# subscription's plan, else the free plan; account_plan below is the same rule through the ORM,
+# and tests/billing/test_charge_statement.py holds them to the same answer.
+ACCOUNT_PLAN_SQL = """
+    SELECT plan.monthly_credits FROM billing_plan AS plan WHERE plan.id = coalesce(
+        (SELECT s.plan_id FROM billing_subscription AS s WHERE s.account_id = %(account)s),
+        (SELECT free.id FROM billing_plan AS free WHERE free.code = %(free_plan)s))"""
 
 
 def account_plan(*, account: Account) -> Plan:

@@ -14,7 +14,7 @@ from enum import StrEnum
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from kombu.exceptions import OperationalError as BrokerError
@@ -284,10 +284,16 @@ def task_claim(*, task_id: int, claim_id: str | None = None) -> str:
     """
     now = timezone.now()
     with transaction.atomic():
-        account = _account_lock(task_id=task_id)
+        # One statement for the lock and the plan: everything under the lock waits for every
+        # other claim of the account, so it stays short (bench/queueing.py).
+        account = _account_lock(task_id=task_id, with_plan=True)
         if account is None:
             return ClaimResult.GONE
-        task = Task.objects.for_account(account).get(pk=task_id)
+        task = (
+            Task.objects.for_account(account)
+            .only("status", "lease_expires_at", "claimed_by", "attempts")
+            .get(pk=task_id)
+        )
         if task.status == Task.Status.PROCESSING and not task_lease_lapsed(task=task, now=now):
             same_message = bool(claim_id) and claim_id == task.claimed_by
             return ClaimResult.LEASED if same_message else ClaimResult.GONE
@@ -466,19 +472,19 @@ def task_refund_by_staff(*, task: Task, actor: User, reason: str) -> StaffRefund
     return StaffRefund.REFUNDED
 
 
-def _account_lock(*, task_id: int) -> Account | None:
-    """Lock the row of a task's account, inside the caller's transaction (None: no such task).
+def _account_lock(*, task_id: int, with_plan: bool = False) -> Account | None:
+    """Lock the row of a task's account, inside the caller's transaction (None: no such task);
+    `with_plan` reads its subscription and plan in the same statement (for account_plan).
 
     Claims, failures and cancellations take it before they touch the task: one lock order. A
     refund updates the account row, so a cancellation that updated its task first and the
     account second deadlocked with a claim holding the account and waiting for the task.
     """
-    account_id = (
-        Task.unscoped_objects.filter(pk=task_id).values_list("account_id", flat=True).first()
-    )
-    if account_id is None:
-        return None
-    return Account.objects.select_for_update().get(pk=account_id)
+    task_account = Task.unscoped_objects.filter(pk=task_id).values("account_id")[:1]
+    accounts = Account.objects.select_for_update(of=("self",)).filter(pk=Subquery(task_account))
+    if with_plan:
+        accounts = accounts.select_related("subscription__plan")
+    return accounts.first()
 
 
 def _finished_announce(*, task_id: int) -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from django.db import DatabaseError
 from django.utils.translation import gettext as _
 
 from core.errors import ProcessingError
@@ -27,8 +29,17 @@ logger = logging.getLogger(__name__)
     max_retries=None,
 )
 def task_run(self, task_id: int) -> str:
+    started = time.perf_counter()
     claim_id = self.request.id  # the message's id: a retry or redelivery keeps it
-    claim = task_claim(task_id=task_id, claim_id=claim_id)
+    try:
+        claim = task_claim(task_id=task_id, claim_id=claim_id)
+    except DatabaseError:
+        # The database is away, or a pooled connection died with its server: nothing was
+        # claimed, so keep the message rather than drop the task (the failed connection is
+        # discarded when the task ends).
+        logger.warning("could not claim task %s; trying again", task_id, exc_info=True)
+        raise self.retry(countdown=1) from None
+    claimed = time.perf_counter()
     if claim == ClaimResult.BUSY:
         # The account runs its plan's share of workers already: wait, without using an attempt.
         raise self.retry(countdown=2)
@@ -39,7 +50,7 @@ def task_run(self, task_id: int) -> str:
     if claim == ClaimResult.GONE:
         return claim
     try:
-        task_execute(task_id=task_id, claim_id=claim_id)
+        phases = task_execute(task_id=task_id, claim_id=claim_id)
     except OperationCancelled:
         return "cancelled"
     except SoftTimeLimitExceeded:
@@ -53,7 +64,28 @@ def task_run(self, task_id: int) -> str:
         logger.exception("task %s crashed", task_id)
         error = ProcessingError(_("Image processing failed."))
         task_fail(task_id=task_id, error=error, claim_id=claim_id)
+    else:
+        worker_time_log(task_id=task_id, claim=claimed - started, phases=phases, started=started)
     return "done"
+
+
+def worker_time_log(
+    *, task_id: int, claim: float, phases: dict[str, float], started: float
+) -> None:
+    """One line per completed task: where its time on the worker went, the engine's apart from
+    the worker's own (claim, inputs, progress writes, storing, finishing; bench/queueing.py reads
+    it)."""
+    total = time.perf_counter() - started
+    parts = {"claim": claim, **phases}
+    parts["other"] = total - sum(parts.values())
+    logger.info(
+        "task %s worker time %.2f ms, engine %.2f ms, own %.2f ms (%s)",
+        task_id,
+        total * 1000,
+        parts.get("engine", 0.0) * 1000,
+        (total - parts.get("engine", 0.0)) * 1000,
+        ", ".join(f"{name} {seconds * 1000:.2f}" for name, seconds in parts.items()),
+    )
 
 
 @shared_task(name="imaging.sweep", ignore_result=True)

@@ -30,12 +30,14 @@ def moto_missing() -> str:
 
 @dataclass(kw_only=True)
 class MotoServer:
-    """`moto_server` on 127.0.0.1; what it prints goes to `log`. `host` is how the app is told
-    to reach it: `localhost`, a name with no bucket.localhost beside it, as for a MinIO host."""
+    """`moto_server` on `listen` (127.0.0.1); what it prints goes to `log`. `host` is how the app
+    is told to reach it: `localhost`, a name with no bucket.localhost beside it, as for a MinIO
+    host (or the listening address itself, off loopback)."""
 
     log: Path
     port: int = field(default_factory=free_port)
     host: str = "localhost"
+    listen: str = "127.0.0.1"
     process: subprocess.Popen | None = None
 
     @property
@@ -45,7 +47,7 @@ class MotoServer:
     def start(self) -> None:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(self.port)],
+                [str(BIN / "moto_server"), "-H", self.listen, "-p", str(self.port)],
                 stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
         up = lambda: self.process.poll() is not None or server_answers(self.url + "/moto-api/")  # noqa: E731
