@@ -42,10 +42,15 @@ def arguments() -> argparse.Namespace:
 
 
 ARGS = arguments()
+LOCAL_POSTGRES = "postgres://postgres@127.0.0.1:5432/nanobanana_bench"
 # Read by config.settings.base at django.setup(): one pooled connection per thread, plus the main
 # thread's, which it holds while the threads charge.
 pool_size = int(os.environ.get("DATABASE_POOL_SIZE", "0") or 0)
 os.environ["DATABASE_POOL_SIZE"] = str(max(pool_size, ARGS.workers + 1))
+# It measures PostgreSQL's row locks (SQLite locks the whole database for each writer): DATABASE_URL
+# when it names a PostgreSQL server, else the local one.
+if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
+    os.environ["DATABASE_URL"] = LOCAL_POSTGRES
 
 import django  # noqa: E402
 

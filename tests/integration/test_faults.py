@@ -188,6 +188,33 @@ def test_a_worker_that_stopped_receiving_messages_reconnects_by_itself(
     assert_settled(faults, tenant)
 
 
+def test_a_worker_whose_acknowledgement_met_a_frozen_redis_takes_work_again(
+    faults: FaultStack,
+) -> None:
+    """The real wedge (docs/reliability.md, found by bench/wedge_hunt.py): an acknowledgement sent
+    while Redis is frozen for longer than the socket timeout fails, kombu keeps counting that
+    message as unacknowledged, and a worker with a prefetch of one never asks for another, with
+    nothing logged after "Couldn't ack". The watchdog finds it idle while work waits, and
+    reconnects."""
+    tenant = Tenant(faults)
+    offset = faults.worker_log.stat().st_size
+    logged = lambda: faults.worker_log.read_bytes()[offset:]  # noqa: E731
+    sender = Celery(broker=faults.redis.url())
+    try:
+        sender.send_task("faults.ack_in_frozen_redis", args=[faults.redis.process.pid, 5],
+                         queue="cpu")  # fmt: skip
+    finally:
+        sender.close()
+    wait_until(lambda: b"Couldn't ack" in logged(), 30, "the acknowledgement to fail")
+    wait_until(faults.redis.answers, 30, "Redis to thaw")
+    wait_until(lambda: tenant.http.request("/v1/account", tenant.headers)[0] == 200, 30, "the API")
+    task_id = tenant.submit(QUICK)
+    took = tenant.wait_status(task_id, FINISHED, 4 * WATCHDOG_SECONDS + 30)
+    assert tenant.task(task_id)["status"] == "completed", took
+    assert b"consumer stalled" in logged()
+    assert_settled(faults, tenant)
+
+
 def test_a_pool_child_killed_mid_task_is_rerun_within_the_lease(faults: FaultStack) -> None:
     tenant = Tenant(faults)
     task_id = running(faults, tenant, SLOW)
@@ -272,14 +299,7 @@ def test_failing_result_storage_fails_the_task_with_its_refund(faults: FaultStac
     assert_settled(faults, tenant)
 
 
-# Last in the module: when it shows the defect below, the worker stays wedged for the tests after.
-@pytest.mark.xfail(
-    strict=False,
-    reason="known defect (rare; docs/reliability.md): after Redis went away, the Celery worker "
-    "sometimes stopped taking messages (nothing logged). The consumer watchdog now reconnects a "
-    "worker in that state; until the wedge has been seen to recover by itself in a real outage, "
-    "a recurrence that it does not cure is expected here, not a new failure.",
-)
+# Last in the module: it freezes the suite's Redis.
 def test_a_frozen_redis_gets_503s_with_retry_after_and_charges_nothing(
     faults: FaultStack,
 ) -> None:
