@@ -44,7 +44,7 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.summary import Figure, figures_write, summary_argument  # noqa: E402
+from bench.summary import Figure, cpu_model, figures_write, summary_argument  # noqa: E402
 from tests.integration.stack import LiveStack  # noqa: E402
 
 LOAD = ROOT / "bench" / "api_load.py"
@@ -651,12 +651,7 @@ def waiters_scenario(stack: Stack, key: str, image: str, args) -> WaitResult:
 
 
 def machine_info(stack: Stack) -> str:
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+    cpu = cpu_model()
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     parts = [
         f"{os.cpu_count()} CPUs ({cpu})",

@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.summary import Figure, figures_write, summary_argument  # noqa: E402
+from bench.summary import Figure, cpu_model, figures_write, summary_argument  # noqa: E402
 
 DEFAULT_POSTGRES = "postgres://postgres@127.0.0.1:5432/postgres"
 GOAL_P95_MS = 50.0
@@ -396,12 +396,7 @@ def percentile(values: list[float], q: float) -> float:
 def machine_info() -> str:
     from django.db import connection
 
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+    cpu = cpu_model()
     with connection.cursor() as cursor:
         cursor.execute("SHOW server_version")
         version = cursor.fetchone()[0].split()[0]

@@ -72,14 +72,18 @@ def figures_table(figures: list[Figure]) -> str:
     )
 
 
-def machine() -> str:
-    """The machine a run measured, in one line."""
-    cpu = platform.processor() or platform.machine()
+def cpu_model() -> str:
+    """The processor's name ("AMD EPYC ..."), from /proc/cpuinfo where there is one."""
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def machine() -> str:
+    """The machine a run measured, in one line."""
+    cpu = cpu_model()
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return (
         f"{os.cpu_count()} CPUs ({cpu}), {memory:.0f} GiB, Python {platform.python_version()}, "
