@@ -60,8 +60,8 @@ from bench.queueing import (  # noqa: E402
     services_stack,
     signals_unwind,
     tiny_image,
-    wait_for,
 )
+from tests.integration.stack import free_port, wait_until  # noqa: E402
 
 LEVELS = (1, 4, 16, 64, 256)
 QUICK_LEVELS = (1, 4, 16)
@@ -290,7 +290,6 @@ def clients_part(stack, key: str, levels, requests: int) -> list[LoadRow]:
 
 def hosts_part(stack, key: str, duration: float, warmup: float, cleanups: list) -> dict:
     from tests.integration.balancer import Balancer
-    from tests.integration.stack import free_port
 
     *_others, (_label, expected, request) = scenarios(key)
     second = replace(stack, port=free_port(), web=None, worker=None, beat=None, clients=[])
@@ -363,7 +362,7 @@ def queue_clear(account) -> None:
         pending.update(status=Task.Status.CANCELLED)
     running = Task.unscoped_objects.filter(account=account, status=Task.Status.PROCESSING)
     with contextlib.suppress(TimeoutError):
-        wait_for(lambda: not running.exists(), 20, "the tasks the worker held", every=0.1)
+        wait_until(lambda: not running.exists(), 20, "the tasks the worker held", every=0.1)
 
 
 def tasks_bulk_queue(account, count: int, input_name: str) -> float:
@@ -402,13 +401,14 @@ def ours_depth(account, queued: int, window: float, first_n: int, input_name: st
     consumer_resume()
     probe_row = Task.unscoped_objects.filter(pk=probe)
     with contextlib.suppress(TimeoutError):
-        wait_for(lambda: probe_row.filter(started_at__isnull=False).exists(), window, "probe", 0.1)
+        started = lambda: probe_row.filter(started_at__isnull=False).exists()  # noqa: E731
+        wait_until(started, window, "probe", every=0.1)
     elapsed = time.time() - resumed
     if elapsed < window:
         time.sleep(min(window - elapsed, window / 4))  # the drain figure over a while more
     finished = Task.unscoped_objects.filter(account=account, completed_at__gte=_dt(resumed))
     with contextlib.suppress(TimeoutError):  # a slow pickup: a few tasks more for a figure
-        wait_for(lambda: finished.count() >= MIN_DRAINED, 10, "a few tasks", every=0.1)
+        wait_until(lambda: finished.count() >= MIN_DRAINED, 10, "a few tasks", every=0.1)
     ends = sorted(
         t.timestamp()
         for t in Task.unscoped_objects.filter(
@@ -460,12 +460,12 @@ def noop_depth(account, queued: int, window: float, first_n: int) -> DepthRow:
     resumed = time.time()
     consumer_resume()
     with contextlib.suppress(TimeoutError):
-        wait_for(lambda: client.llen(probe_key) > 0, window, "the no-op probe", every=0.02)
+        wait_until(lambda: client.llen(probe_key) > 0, window, "the no-op probe", every=0.02)
     elapsed = time.time() - resumed
     if elapsed < window:
         time.sleep(min(window - elapsed, window / 4))
     with contextlib.suppress(TimeoutError):  # a slow pickup: a few tasks more for a figure
-        wait_for(lambda: client.llen(key) >= MIN_DRAINED, 10, "a few no-ops", every=0.05)
+        wait_until(lambda: client.llen(key) >= MIN_DRAINED, 10, "a few no-ops", every=0.05)
     ends = sorted(ran for _e, ran in noop_runs(key))
     probe = noop_runs(probe_key)
     rate, rate_first = drain_rates(ends, first_n)

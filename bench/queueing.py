@@ -41,6 +41,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tests.integration.stack import wait_until  # noqa: E402
+
 DEFAULT_POSTGRES = "postgres://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 RATIO_GOAL = 0.5
@@ -127,16 +129,6 @@ def bench_account(stack) -> tuple[str, object]:
 
     account = user_personal_account_ensure(user=User.objects.get(email="bench@example.com"))
     return key, account
-
-
-def wait_for(predicate, timeout: float, what: str, every: float = 0.05) -> float:
-    """Seconds until `predicate()` held; TimeoutError after `timeout`."""
-    started = time.monotonic()
-    while not predicate():
-        if time.monotonic() - started > timeout:
-            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(every)
-    return time.monotonic() - started
 
 
 def consumer_pause(queue: str = "cpu") -> None:
@@ -324,7 +316,7 @@ def noop_run(mode: str, count: int, timeout: float) -> Run:
         consumer_resume()
     client = redis.Redis.from_url(settings.REDIS_URL)
     with contextlib.suppress(TimeoutError):
-        wait_for(lambda: client.llen(key) >= count, timeout, "the no-op tasks")
+        wait_until(lambda: client.llen(key) >= count, timeout, "the no-op tasks", every=0.05)
     runs = noop_runs(key)
     client.delete(key)
     ends = [ran for _e, ran in runs] or [first]
@@ -353,7 +345,7 @@ def ours_run(stack, account, mode: str, count: int, timeout: float) -> Run:
     if mode == "backlog":
         consumer_resume()
     with contextlib.suppress(TimeoutError):
-        wait_for(lambda: tasks_finished(task_ids) >= count, timeout, "our tasks", every=0.1)
+        wait_until(lambda: tasks_finished(task_ids) >= count, timeout, "our tasks", every=0.1)
     times = task_times(task_ids)
     done = [t for t in times if t[2] is not None]
     ends = [t[2] for t in done] or [first]
@@ -377,7 +369,8 @@ def warm_up(account) -> None:
     taken: a few tasks of each kind, waited for."""
     noop_run("live", 4, 60)
     task_ids = tasks_submit_cheap(account, 6)
-    wait_for(lambda: tasks_finished(task_ids) >= len(task_ids), 90, "the warm-up tasks", 0.1)
+    done = lambda: tasks_finished(task_ids) >= len(task_ids)  # noqa: E731
+    wait_until(done, 90, "the warm-up tasks", every=0.1)
 
 
 # --- report -------------------------------------------------------------------------------------

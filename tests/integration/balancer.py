@@ -12,7 +12,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.integration.stack import free_port, server_answers, wait_until
+from tests.integration.stack import free_port, process_stop, server_answers, wait_until
 
 # A killed backend is out after two failed checks half a second apart (it refuses connections at
 # once); a busy one has 5 s to answer its check (`timeout check`), so load alone never takes it
@@ -117,11 +117,5 @@ class Balancer:
         }
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        process_stop(self.process)
         shutil.rmtree(self.folder, ignore_errors=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
-from tests.integration.stack import BIN, free_port, server_answers, wait_until
+from tests.integration.stack import BIN, free_port, process_stop, server_answers, wait_until
 
 ACCESS_KEY = "nanobanana-test"
 SECRET_KEY = "nanobanana-test-secret"
@@ -56,13 +56,7 @@ class MotoServer:
             raise RuntimeError(f"moto_server exited: {self.log.read_text(errors='replace')}")
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        process_stop(self.process)
 
     def client(self) -> Any:
         """A boto3 S3 client of the bucket owner's (the tests' side door into the server)."""

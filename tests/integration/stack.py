@@ -61,6 +61,17 @@ def server_answers(url: str) -> bool:
     return True
 
 
+def process_stop(process: subprocess.Popen | None, timeout: float = 10) -> None:
+    """SIGTERM, and SIGKILL when `process` is still there after `timeout` seconds."""
+    if process and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def postgres_bin() -> Path | None:
     """Debian's PostgreSQL server binaries, when installed."""
     found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
