@@ -6,6 +6,7 @@ and answers 202 with the task; api.waiting wraps it to answer 200 once the resul
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any, ClassVar
 
 from django.urls import reverse
@@ -105,8 +106,7 @@ class OperationApi(ApiView):
 def request_fields(api: type[OperationApi], data: Any, files: Any) -> dict:
     """A request's fields for the operation's serializer: list fields from a form or multipart
     body as lists, and each image field's upload (`image` for `image_url`) when no URL came."""
-    fields = api.InputSerializer().fields
-    lists = {name for name, field in fields.items() if isinstance(field, serializers.ListField)}
+    lists = list_fields(api)
     getlist = getattr(data, "getlist", None)  # a form or multipart body
     values = {key: getlist(key) if getlist and key in lists else data[key] for key in data}
     for name in api.image_fields:
@@ -114,6 +114,14 @@ def request_fields(api: type[OperationApi], data: Any, files: Any) -> dict:
         if upload_name in files and name not in values:
             values[name] = files[upload_name]
     return values
+
+
+@cache
+def list_fields(api: type[OperationApi]) -> frozenset[str]:
+    """The operation's list fields, found once per view class (a serializer's fields are deep
+    copies made for every instance)."""
+    fields = api.InputSerializer().fields
+    return frozenset(name for name, f in fields.items() if isinstance(f, serializers.ListField))
 
 
 def operation_submit(

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import nullcontext
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache, partial
-from typing import overload
+from typing import Any, overload
 from uuid import uuid4
 
 from dateutil.relativedelta import relativedelta
 from django.core.mail import send_mail
 from django.db import IntegrityError, connection, transaction
+from django.db.models import ForeignKey, Model
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -265,8 +267,57 @@ def credits_charge(
     return charge
 
 
+def credits_charge_with_row(
+    *,
+    account: Account,
+    cost: int,
+    idempotency_key: str,
+    reference: str,
+    row: Model,
+    charge_field: str,
+) -> CreditLedgerEntry | None:
+    """credits_charge and the INSERT of `row` (a new model instance whose `charge_field` is to
+    point at the charge) in one statement, which is its own transaction: the task a submit
+    creates. As a charge and a save inside a transaction it took five more round trips (BEGIN,
+    a savepoint and its release, the INSERT, COMMIT) and the ORM's insert, a fifth of a
+    submit's server CPU (bench/api.py).
+
+    PostgreSQL outside a transaction only. None when nothing was written: another database, a
+    caller's transaction, a short balance or a key used before; the caller then charges and
+    saves the usual way, which decides those cases.
+    """
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return None
+    if cost <= 0:
+        raise ValueError("a charge costs at least one credit")
+    charged = _charge_in_one_statement(
+        account=account,
+        cost=cost,
+        idempotency_key=idempotency_key,
+        reference=reference,
+        note="",
+        row=row,
+        charge_field=charge_field,
+    )
+    if charged is None:
+        return None
+    charge, monthly_credits = charged
+    after = charge.balance_after
+    _usage_alerts_due(
+        account=account, monthly_credits=monthly_credits, before=after + cost, after=after
+    )
+    return charge
+
+
 def _charge_in_one_statement(
-    *, account: Account, cost: int, idempotency_key: str, reference: str, note: str
+    *,
+    account: Account,
+    cost: int,
+    idempotency_key: str,
+    reference: str,
+    note: str,
+    row: Model | None = None,
+    charge_field: str = "",
 ) -> tuple[CreditLedgerEntry, int | None] | None:
     """credits_charge on PostgreSQL, in one statement: read the plan, debit when it is limited
     and the balance covers the cost (an unlimited plan is read, not debited), and insert the
@@ -280,32 +331,34 @@ def _charge_in_one_statement(
     a naive read-modify-write on one hot account (bench/credits.py). As one statement in
     autocommit it is held for that statement and its commit only. The key's unique constraint
     still decides: a concurrent repeat's insert fails the whole statement, its debit included.
+    With `row`, the statement also inserts it pointing at the new entry (credits_charge_with_row).
     """
     created_at = timezone.now()
+    params: dict[str, Any] = {
+        "account": account.pk,
+        "free_plan": FREE_PLAN_CODE,
+        "cost": cost,
+        "kind": CreditLedgerEntry.Kind.CHARGE.value,
+        "key": idempotency_key,
+        "reference": reference,
+        "note": note,
+        "created_at": created_at,
+    }
+    inserted = _RowInsert.of(row, charge_field=charge_field) if row is not None else None
+    if inserted is not None:
+        params |= inserted.params
     try:
         # Inside a caller's transaction (task submit) a savepoint keeps a repeat's failure from
         # aborting it; in autocommit the statement is its own transaction.
         savepoint = transaction.atomic() if connection.in_atomic_block else nullcontext()
         with savepoint, connection.cursor() as cursor:
-            cursor.execute(
-                _charge_sql(),
-                {
-                    "account": account.pk,
-                    "free_plan": FREE_PLAN_CODE,
-                    "cost": cost,
-                    "kind": CreditLedgerEntry.Kind.CHARGE.value,
-                    "key": idempotency_key,
-                    "reference": reference,
-                    "note": note,
-                    "created_at": created_at,
-                },
-            )
-            row = cursor.fetchone()
+            cursor.execute(_charge_sql(inserted.shape if inserted else None), params)
+            result = cursor.fetchone()
     except IntegrityError:
         return None  # recorded before (a retry, or a concurrent writer); ours rolled back
-    if row is None or row[1] is None:
+    if result is None or result[1] is None:
         return None
-    monthly_credits, entry_id, amount, balance_after = row
+    monthly_credits, entry_id, amount, balance_after, *row_pk = result
     transaction.on_commit(partial(CREDITS_CHARGED.inc, cost), robust=True)
     account.credit_balance = balance_after
     entry = CreditLedgerEntry(
@@ -321,15 +374,61 @@ def _charge_in_one_statement(
         actor=None,
         created_at=created_at,
     )
-    entry._state.adding = False  # the row exists: a save() updates it rather than inserting
-    entry._state.db = connection.alias
+    _saved(entry)
+    if row is not None:
+        row.pk = row_pk[0]
+        setattr(row, charge_field, entry)
+        _saved(row)
     return entry, monthly_credits
 
 
+def _saved(instance: Model) -> None:
+    """The row of `instance` exists now: a save() updates it rather than inserting."""
+    instance._state.adding = False
+    instance._state.db = connection.alias
+
+
+@dataclass(frozen=True)
+class _RowShape:
+    """What the charge statement needs to know of a row it inserts: names from its model."""
+
+    table: str
+    columns: tuple[str, ...]  # the columns set from parameters, in the order of `params`
+    charge_column: str
+    pk_column: str
+
+
+@dataclass(frozen=True)
+class _RowInsert:
+    shape: _RowShape
+    params: dict[str, Any]
+
+    @classmethod
+    def of(cls, row: Model, *, charge_field: str) -> _RowInsert:
+        """Every concrete field of the new `row` but its primary key and the charge, prepared
+        for the database as Model.save() prepares them (defaults, auto_now_add, JSON)."""
+        meta = row._meta
+        charge = meta.get_field(charge_field)
+        assert isinstance(charge, ForeignKey) and meta.pk is not None
+        fields = [f for f in meta.concrete_fields if f is not meta.pk and f is not charge]
+        values = {
+            f"row_{i}": field.get_db_prep_save(field.pre_save(row, add=True), connection)
+            for i, field in enumerate(fields)
+        }
+        shape = _RowShape(
+            table=meta.db_table,
+            columns=tuple(field.column for field in fields),
+            charge_column=charge.column,
+            pk_column=meta.pk.column,
+        )
+        return cls(shape=shape, params=values)
+
+
 @cache
-def _charge_sql() -> str:
+def _charge_sql(row: _RowShape | None = None) -> str:
     """The charge's one statement; its last SELECT always answers one row (the plan's monthly
-    credits), with the new entry's id, amount and balance when the charge was written."""
+    credits), with the new entry's id, amount and balance when the charge was written, and the
+    id of `row` inserted with it."""
     quote = connection.ops.quote_name
     accounts = quote(Account._meta.db_table)
     ledger = quote(CreditLedgerEntry._meta.db_table)
@@ -368,8 +467,23 @@ def _charge_sql() -> str:
         f"({', '.join(column(CreditLedgerEntry, f) for f in values)}) "
         f"SELECT {', '.join(values.values())} FROM moved "
         f"RETURNING {entry_id}, {entry_amount}, {entry_balance}) "
-        f"SELECT plan.monthly_credits, entry.{entry_id}, entry.{entry_amount}, "
-        f"entry.{entry_balance} FROM plan LEFT JOIN entry ON true"
+        + _row_insert_sql(row, entry_id=entry_id)
+        + f"SELECT plan.monthly_credits, entry.{entry_id}, entry.{entry_amount}, "  # noqa: S608
+        f"entry.{entry_balance}{', inserted.pk' if row else ''} "
+        f"FROM plan LEFT JOIN entry ON true{' LEFT JOIN inserted ON true' if row else ''}"
+    )
+
+
+def _row_insert_sql(row: _RowShape | None, *, entry_id: str) -> str:
+    """The row inserted with the charge, when there is one: only when an entry was written."""
+    if row is None:
+        return ""
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(column) for column in (*row.columns, row.charge_column))
+    values = ", ".join(f"%(row_{i})s" for i in range(len(row.columns)))
+    return (
+        f", inserted AS (INSERT INTO {quote(row.table)} ({columns}) "  # noqa: S608
+        f"SELECT {values}, entry.{entry_id} FROM entry RETURNING {quote(row.pk_column)} AS pk) "
     )
 
 

@@ -4,11 +4,31 @@ import contextlib
 import os
 
 from celery import Celery
+from celery.backends.base import Backend, DisabledBackend
 from celery.fixups.django import DjangoWorkerFixup
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
 
-app = Celery("nanobanana")
+
+class NanoBananaCelery(Celery):
+    """Celery, with one result backend for all threads when results are off (they are:
+    CELERY_TASK_IGNORE_RESULT, no result backend). Celery keeps a backend per thread, as some
+    backends are not thread-safe, and building one scans every installed package's entry
+    points. Under ASGI every request runs on a thread of its own, so each submit built one:
+    about 6 % of its server CPU (bench/api.py). The disabled backend holds no state."""
+
+    @property
+    def backend(self) -> Backend:
+        shared = self.__dict__.get("_shared_backend")
+        if shared is not None:
+            return shared
+        backend = super().backend
+        if isinstance(backend, DisabledBackend):
+            self.__dict__["_shared_backend"] = backend
+        return backend
+
+
+app = NanoBananaCelery("nanobanana")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 # A worker that stopped receiving messages reconnects (imaging/consumer_watchdog.py).

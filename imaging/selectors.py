@@ -15,6 +15,7 @@ from accounts.models import Account
 from billing.models import REFUND_KEY_PREFIX, CreditLedgerEntry
 from billing.selectors import rollup_split, usage_rollups_kept
 from core.errors import InvalidRequest, NotFound
+from core.prepared import INTEGER_PLACEHOLDER, PreparedLookup
 from imaging.models import FINISHED_STATUSES, Batch, Task, TaskUsageRollup
 from imaging.storage import file_url
 
@@ -201,8 +202,15 @@ def charge_refunded() -> Exists:
     )
 
 
+# The worker reads a task this way two or three times per task: compiled once (core/prepared.py).
+_task_by_pk: PreparedLookup[Task] = PreparedLookup(
+    lambda task_id: Task.unscoped_objects.select_related("account").filter(pk=task_id).order_by(),
+    placeholder=INTEGER_PLACEHOLDER,
+)
+
+
 def task_by_pk(*, task_id: int) -> Task | None:
-    return Task.unscoped_objects.select_related("account").filter(pk=task_id).first()
+    return _task_by_pk.get(task_id)
 
 
 def task_is_cancelled(*, task_id: int) -> bool:

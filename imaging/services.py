@@ -14,7 +14,7 @@ from enum import StrEnum
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import Q, Subquery
+from django.db.models import Q, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from kombu.exceptions import OperationalError as BrokerError
@@ -24,7 +24,7 @@ from accounts.models import Account, ApiKey, User
 from billing.costs import operation_cost
 from billing.models import CreditLedgerEntry, StaffMoneyAction
 from billing.selectors import account_pixel_limit, account_plan, account_upload_limit_bytes
-from billing.services import credits_charge, credits_refund
+from billing.services import credits_charge, credits_charge_with_row, credits_refund
 from core.errors import (
     ApplicationError,
     InvalidRequest,
@@ -34,12 +34,13 @@ from core.errors import (
 )
 from core.metrics import TASK_QUEUE_WAIT, TASK_RUN, TASKS_FINISHED
 from core.operations import DIFFUSION_OPERATIONS, Operation
+from core.prepared import INTEGER_PLACEHOLDER, PreparedLookup
 from imaging import inputs as image_inputs
 from imaging.broker import broker_lost_messages, broker_marker_set
 from imaging.engine.types import LANGUAGE_PARAM
 from imaging.models import FINISHED_STATUSES, Batch, Task
 from imaging.notifications import task_finished_publish
-from imaging.selectors import charge_refunded
+from imaging.selectors import charge_refunded, task_by_pk
 from imaging.signals import task_finished
 from imaging.storage import image_save
 
@@ -216,10 +217,23 @@ def _tasks_create(
     names: list[list[str]],
     origin: TaskOrigin,
 ) -> list[Task]:
-    batch = len(inputs) > 1 or operation == Operation.BATCH_EDIT
+    if len(inputs) == 1 and operation != Operation.BATCH_EDIT:
+        # One task: on PostgreSQL its charge and its row in one statement (the common submit).
+        task = _task_new(account=account, operation=operation, item=inputs[0], files=names[0],
+                         origin=origin)  # fmt: skip
+        task.charge = credits_charge_with_row(
+            account=account,
+            cost=task.credits,
+            idempotency_key=_charge_key(task),
+            reference=task.public_id,
+            row=task,
+            charge_field="charge",
+        )
+        if task.charge is not None:
+            return [task]
     with transaction.atomic():
         group = None
-        if batch:
+        if len(inputs) > 1 or operation == Operation.BATCH_EDIT:
             group = Batch.objects.create(
                 account=account,
                 operation=operation,
@@ -227,30 +241,49 @@ def _tasks_create(
             )
         tasks = []
         for index, (item, files) in enumerate(zip(inputs, names, strict=True)):
-            task = Task(
-                account=account,
-                operation=operation,
-                params=item.params,
-                input_files=files,
-                queue=operation_queue(operation),
-                batch=group,
-                batch_index=index,
-                credits=operation_cost(operation),
-                source=origin.source,
-                api_key=origin.api_key,
-                submitted_by=origin.member,
-            )
+            task = _task_new(account=account, operation=operation, item=item, files=files,
+                             origin=origin, batch=group, batch_index=index)  # fmt: skip
             # Charged before the insert (the public id exists already), so the row is written
             # once, with its charge.
             task.charge = credits_charge(
                 account=account,
                 cost=task.credits,
-                idempotency_key=f"charge:{task.public_id}",
+                idempotency_key=_charge_key(task),
                 reference=task.public_id,
             )
             task.save(force_insert=True)
             tasks.append(task)
     return tasks
+
+
+def _task_new(
+    *,
+    account: Account,
+    operation: Operation,
+    item: TaskInput,
+    files: list[str],
+    origin: TaskOrigin,
+    batch: Batch | None = None,
+    batch_index: int = 0,
+) -> Task:
+    """A task about to be charged and inserted (not saved yet)."""
+    return Task(
+        account=account,
+        operation=operation,
+        params=item.params,
+        input_files=files,
+        queue=operation_queue(operation),
+        batch=batch,
+        batch_index=batch_index,
+        credits=operation_cost(operation),
+        source=origin.source,
+        api_key=origin.api_key,
+        submitted_by=origin.member,
+    )
+
+
+def _charge_key(task: Task) -> str:
+    return f"charge:{task.public_id}"
 
 
 def _enqueue(task: Task) -> None:
@@ -289,11 +322,9 @@ def task_claim(*, task_id: int, claim_id: str | None = None) -> str:
         account = _account_lock(task_id=task_id, with_plan=True)
         if account is None:
             return ClaimResult.GONE
-        task = (
-            Task.objects.for_account(account)
-            .only("status", "lease_expires_at", "claimed_by", "attempts")
-            .get(pk=task_id)
-        )
+        task = task_by_pk(task_id=task_id)  # of the locked account: the lock found it by the task
+        if task is None:
+            return ClaimResult.GONE
         if task.status == Task.Status.PROCESSING and not task_lease_lapsed(task=task, now=now):
             same_message = bool(claim_id) and claim_id == task.claimed_by
             return ClaimResult.LEASED if same_message else ClaimResult.GONE
@@ -479,12 +510,23 @@ def _account_lock(*, task_id: int, with_plan: bool = False) -> Account | None:
     Claims, failures and cancellations take it before they touch the task: one lock order. A
     refund updates the account row, so a cancellation that updated its task first and the
     account second deadlocked with a claim holding the account and waiting for the task.
+    Compiled once (core/prepared.py): every task's claim runs it.
     """
+    return (_account_lock_with_plan if with_plan else _account_lock_only).get(task_id)
+
+
+def _task_account_locked(task_id: int) -> QuerySet[Account]:
     task_account = Task.unscoped_objects.filter(pk=task_id).values("account_id")[:1]
-    accounts = Account.objects.select_for_update(of=("self",)).filter(pk=Subquery(task_account))
-    if with_plan:
-        accounts = accounts.select_related("subscription__plan")
-    return accounts.first()
+    return Account.objects.select_for_update(of=("self",)).filter(pk=Subquery(task_account))
+
+
+_account_lock_only: PreparedLookup[Account] = PreparedLookup(
+    _task_account_locked, placeholder=INTEGER_PLACEHOLDER
+)
+_account_lock_with_plan: PreparedLookup[Account] = PreparedLookup(
+    lambda task_id: _task_account_locked(task_id).select_related("subscription__plan"),
+    placeholder=INTEGER_PLACEHOLDER,
+)
 
 
 def _finished_announce(*, task_id: int) -> None:
@@ -504,14 +546,11 @@ def _finished(*, task_id: int) -> None:
 def _finished_observe(*, task_id: int) -> None:
     """A finished task in the metrics: its outcome, its wait in the queue (submitted to its last
     start) and its run (that start to the finish); a task never started only counts."""
-    row = (
-        Task.unscoped_objects.filter(pk=task_id)
-        .values_list("operation", "status", "created_at", "started_at", "completed_at")
-        .first()
-    )
-    if row is None:
+    task = task_by_pk(task_id=task_id)
+    if task is None:
         return
-    operation, outcome, created_at, started_at, completed_at = row
+    operation, outcome = task.operation, task.status
+    created_at, started_at, completed_at = task.created_at, task.started_at, task.completed_at
     TASKS_FINISHED.labels(operation=operation, outcome=outcome).inc()
     if started_at is None:
         return
