@@ -35,7 +35,8 @@ class _Plan:
     sql: str
     params: tuple[Any, ...]
     value_at: int  # the value's position among the parameters
-    compiler: SQLCompiler  # its converters turn raw values into the fields' Python values
+    compiler: SQLCompiler
+    converters: dict[int, Any]  # turn raw values into the fields' Python values (by column)
     model: type[Model]
     init_list: list[str]
     start: int
@@ -45,8 +46,9 @@ class _Plan:
 
 class PreparedLookup(Generic[M]):
     """`lookup.get(value)` is the first instance of `queryset_for(value)` (None when no row
-    matches), for a queryset that filters on one value; `queryset_for` is called once, with
-    `placeholder` (TEXT_PLACEHOLDER or INTEGER_PLACEHOLDER, by the value's type)."""
+    matches) and `lookup.all(value)` all of them, for a queryset that filters on one value;
+    `queryset_for` is called once, with `placeholder` (TEXT_PLACEHOLDER or INTEGER_PLACEHOLDER,
+    by the value's type)."""
 
     def __init__(
         self, queryset_for: Callable[[Any], QuerySet[M]], *, placeholder: object = TEXT_PLACEHOLDER
@@ -57,15 +59,26 @@ class PreparedLookup(Generic[M]):
         self._lock = threading.Lock()
 
     def get(self, value: object) -> M | None:
+        rows = self._rows(value, first=True)
+        return rows[0] if rows else None
+
+    def all(self, value: object) -> list[M]:
+        """Every instance of `queryset_for(value)`, in its order."""
+        return self._rows(value, first=False)
+
+    def _rows(self, value: object, *, first: bool) -> list[M]:
         plan = self._plan or self._prepare()
         params = list(plan.params)
         params[plan.value_at] = value
         with connections[plan.db].cursor() as cursor:
             cursor.execute(plan.sql, params)
-            row = cursor.fetchone()
-        if row is None:
-            return None
-        (row,) = plan.compiler.results_iter([[row]])
+            rows = cursor.fetchmany(1) if first else cursor.fetchall()
+        if plan.converters:
+            rows = list(plan.compiler.apply_converters(rows, plan.converters))
+        return [self._instance(plan, row) for row in rows]
+
+    @staticmethod
+    def _instance(plan: _Plan, row: Any) -> M:
         obj = plan.model.from_db(plan.db, plan.init_list, row[plan.start : plan.end])
         for populator in plan.populators:
             populator.populate(row, obj)
@@ -82,12 +95,15 @@ class PreparedLookup(Generic[M]):
                 assert klass_info is not None
                 fields = klass_info["select_fields"]
                 start, end = fields[0], fields[-1] + 1
+                columns = [col[0] for col in compiler.select[: compiler.col_count]]
+                assert not compiler.has_composite_fields(columns)
                 self._plan = _Plan(
                     db=queryset.db,
                     sql=sql,
                     params=tuple(params),
                     value_at=value_at,
                     compiler=compiler,
+                    converters=compiler.get_converters(columns),
                     model=klass_info["model"],
                     init_list=[col[0].target.attname for col in compiler.select[start:end]],
                     start=start,

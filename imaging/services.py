@@ -404,7 +404,6 @@ def task_complete(
     )
     if finished:
         _finished(task_id=task_id)
-        _finished_announce(task_id=task_id)
     return bool(finished)
 
 
@@ -428,7 +427,6 @@ def task_fail(*, task_id: int, error: ApplicationError, claim_id: str | None = N
         if updated:
             _refund(task_id=task_id, note=f"task failed: {error.code}")
             _finished(task_id=task_id)
-            _finished_announce(task_id=task_id)
 
 
 def task_cancel(*, account: Account, public_id: str, even_if_running: bool = False) -> Task:
@@ -453,7 +451,7 @@ def task_cancel(*, account: Account, public_id: str, even_if_running: bool = Fal
         )
         if cancelled:
             _refund(task_id=task.pk, note="task cancelled")
-            _finished(task_id=task.pk)
+            _finished(task_id=task.pk, announce=False)
     task.refresh_from_db()
     return task
 
@@ -529,26 +527,27 @@ _account_lock_with_plan: PreparedLookup[Account] = PreparedLookup(
 )
 
 
-def _finished_announce(*, task_id: int) -> None:
-    """Once a completion or failure is committed, tell the layers above (webhooks): robust, so
-    an error of a receiver is logged and the finish stands."""
-    transaction.on_commit(
-        lambda: task_finished.send_robust(sender=Task, task_id=task_id), robust=True
-    )
-
-
-def _finished(*, task_id: int) -> None:
-    """Once the finish is committed, wake the requests waiting for the task, and count it."""
+def _finished(*, task_id: int, announce: bool = True) -> None:
+    """Once the finish is committed: wake the requests waiting for the task, count it and, for
+    a completion or failure (`announce`), tell the layers above (webhooks), from one read of
+    its row. Robust: an error of a receiver is logged and the finish stands."""
     transaction.on_commit(lambda: task_finished_publish(task_id=task_id))
-    transaction.on_commit(lambda: _finished_observe(task_id=task_id), robust=True)
+    transaction.on_commit(lambda: _finished_committed(task_id=task_id, announce=announce),
+                          robust=True)  # fmt: skip
 
 
-def _finished_observe(*, task_id: int) -> None:
-    """A finished task in the metrics: its outcome, its wait in the queue (submitted to its last
-    start) and its run (that start to the finish); a task never started only counts."""
+def _finished_committed(*, task_id: int, announce: bool) -> None:
     task = task_by_pk(task_id=task_id)
     if task is None:
         return
+    _finished_observe(task=task)
+    if announce:
+        task_finished.send_robust(sender=Task, task_id=task_id, task=task)
+
+
+def _finished_observe(*, task: Task) -> None:
+    """A finished task in the metrics: its outcome, its wait in the queue (submitted to its last
+    start) and its run (that start to the finish); a task never started only counts."""
     operation, outcome = task.operation, task.status
     created_at, started_at, completed_at = task.created_at, task.started_at, task.completed_at
     TASKS_FINISHED.labels(operation=operation, outcome=outcome).inc()

@@ -2,5 +2,6 @@
 
 from django.dispatch import Signal
 
-# Sent once a task's completion or failure is committed, with `task_id` (webhooks listens).
+# Sent once a task's completion or failure is committed, with `task_id` and `task` (its row as
+# read after the commit; webhooks listens).
 task_finished = Signal()

@@ -22,6 +22,7 @@ from core.metrics import WEBHOOK_ATTEMPTS
 from core.outgoing import (
     Deadline,
 )
+from core.prepared import INTEGER_PLACEHOLDER, PreparedLookup
 from imaging.models import Task, new_webhook_secret_salt
 from imaging.selectors import iso_utc, task_by_pk, task_detail
 from webhooks.delivery import (
@@ -139,16 +140,27 @@ def webhook_endpoint_delete(*, account: Account, public_id: str) -> None:
 # --- deliveries: creating and queueing ----------------------------------------------------------
 
 
-def webhooks_task_finished(*, task_id: int) -> list[WebhookDelivery]:
+# Every finished task asks (core/prepared.py: compiled once per worker process).
+_active_endpoints: PreparedLookup[WebhookEndpoint] = PreparedLookup(
+    lambda account_id: (
+        WebhookEndpoint.objects.for_account(Account(pk=account_id))
+        .filter(is_active=True)
+        .order_by("pk")
+    ),
+    placeholder=INTEGER_PLACEHOLDER,
+)
+
+
+def webhooks_task_finished(*, task_id: int, task: Task | None = None) -> list[WebhookDelivery]:
     """One delivery per active endpoint of the task's account for its completion or failure, each
-    queued. Called once the finish is committed; calling it again creates nothing new."""
-    task = task_by_pk(task_id=task_id)
+    queued. Called once the finish is committed (`task`: its row read since, else read here);
+    calling it again creates nothing new."""
+    if task is None:
+        task = task_by_pk(task_id=task_id)
     event_type = EVENT_TYPES.get(task.status) if task is not None else None
     if event_type is None:
         return []
-    endpoints = list(
-        WebhookEndpoint.objects.for_account(task.account).filter(is_active=True).order_by("pk")
-    )
+    endpoints = _active_endpoints.all(task.account_id)
     if not endpoints:
         return []
     payload = {
