@@ -30,6 +30,18 @@ def require_service(env_var: str, why: str) -> str:
     return url
 
 
+def require_postgres(why: str) -> None:
+    """Skip unless the test database is PostgreSQL, except in CI, where it fails: `why` the test
+    needs it (its concurrency, triggers or query plans)."""
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        return
+    if IN_CI:
+        pytest.fail(f"CI must run this test on PostgreSQL: {why}")
+    pytest.skip(f"needs PostgreSQL (DATABASE_URL=postgres://…): {why}")
+
+
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> None:
     """No state carries over between tests: the cache (with Redis, the whole test database,

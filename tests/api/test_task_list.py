@@ -18,7 +18,7 @@ from core.operations import Operation
 from imaging.models import Task
 from imaging.selectors import tasks_page
 from imaging.services import TaskInput, task_fail, task_submit
-from tests.conftest import IN_CI
+from tests.conftest import require_postgres
 
 pytestmark = pytest.mark.django_db
 
@@ -122,10 +122,7 @@ def test_the_list_is_in_the_openapi_schema(api_client: APIClient) -> None:
 
 
 def test_a_page_is_one_index_range_scan_on_postgresql(funded: Account) -> None:
-    if connection.vendor != "postgresql":
-        if IN_CI:
-            pytest.fail("CI must check the task list's query plan on PostgreSQL")
-        pytest.skip("needs PostgreSQL (DATABASE_URL=postgres://…) for its query plans")
+    require_postgres("the task list's query plan")
     # Many tenants working at the same time, this one a few percent of the table.
     others = Account.objects.bulk_create(Account(name=f"tenant {n}") for n in range(20))
     operations = [Operation.ENHANCE, Operation.TEXT_TO_IMAGE]

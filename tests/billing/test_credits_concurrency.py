@@ -3,7 +3,7 @@
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from django.db import connection, connections
+from django.db import connections
 from django.db.models import Sum
 
 from accounts.models import Account
@@ -12,7 +12,7 @@ from billing.models import CreditLedgerEntry
 from billing.selectors import credits_drift
 from billing.services import credits_charge, credits_refund, credits_set_balance
 from core.errors import InsufficientCredits
-from tests.conftest import IN_CI
+from tests.conftest import require_postgres
 
 # serialized_rollback: the flush after each test would otherwise delete the seeded plans.
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -22,10 +22,7 @@ WORKERS = 32
 
 @pytest.fixture
 def funded_account() -> Account:
-    if connection.vendor != "postgresql":
-        if IN_CI:
-            pytest.fail("CI must run the concurrency tests on PostgreSQL")
-        pytest.skip("needs PostgreSQL (DATABASE_URL=postgres://…) for real concurrent connections")
+    require_postgres("real concurrent connections")
     account = user_personal_account_ensure(user=user_create(email="hot@example.com"))
     credits_set_balance(account=account, balance=500, kind="adjustment", idempotency_key="fund")
     return account

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from unittest import mock
 
 import pytest
-from django.db import connection
 
 from accounts.models import Account
 from accounts.services import user_create, user_personal_account_ensure
@@ -16,7 +15,7 @@ from billing import selectors
 from billing.models import CreditLedgerEntry, LedgerUsageRollup
 from billing.selectors import account_billing_summary, ledger_usage_since
 from billing.services import credits_charge, credits_grant, credits_refund
-from tests.conftest import IN_CI
+from tests.conftest import require_postgres
 
 pytestmark = pytest.mark.django_db
 
@@ -26,10 +25,7 @@ US = timedelta(microseconds=1)
 
 @pytest.fixture(autouse=True)
 def _postgres() -> None:
-    if connection.vendor != "postgresql":
-        if IN_CI:
-            pytest.fail("CI must check the ledger usage rollup's triggers on PostgreSQL")
-        pytest.skip("the usage rollup is kept by PostgreSQL triggers (DATABASE_URL=postgres://…)")
+    require_postgres("the ledger usage rollup is kept by PostgreSQL triggers")
 
 
 @pytest.fixture

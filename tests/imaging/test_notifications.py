@@ -7,7 +7,7 @@ import time
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.db import connection, connections
+from django.db import connections
 from django.test import override_settings
 from PIL import Image
 
@@ -17,7 +17,7 @@ from core.operations import Operation
 from imaging import notifications
 from imaging.models import Task
 from imaging.services import TaskInput, task_complete, task_submit
-from tests.conftest import IN_CI, require_service
+from tests.conftest import require_postgres, require_service
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
@@ -99,11 +99,8 @@ def test_with_redis_a_finish_wakes_every_waiter_at_once(account: Account) -> Non
 
 
 def test_many_waiters_wake_from_the_watchers_reads(account: Account) -> None:
-    if connection.vendor != "postgresql":
-        if IN_CI:
-            pytest.fail("CI runs on PostgreSQL")
-        # SQLite's in-memory test database locks whole tables across threads.
-        pytest.skip("needs PostgreSQL (DATABASE_URL=postgres://…) for concurrent connections")
+    # SQLite's in-memory test database locks whole tables across threads.
+    require_postgres("concurrent connections")
     credits_set_balance(account=account, balance=100, kind="adjustment", idempotency_key="w")
     tasks = [running_task(account) for _ in range(20)]
     complete_later(tasks, 0.2)

@@ -15,7 +15,7 @@ from core.errors import InsufficientCredits
 from core.operations import Operation
 from imaging.models import Task
 from imaging.services import TaskInput, task_submit
-from tests.conftest import IN_CI
+from tests.conftest import require_postgres
 
 # serialized_rollback: the flush after each test would otherwise delete the seeded plans.
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -23,10 +23,7 @@ pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 @pytest.fixture
 def funded() -> Account:
-    if connection.vendor != "postgresql":
-        if IN_CI:
-            pytest.fail("CI must run the one-statement submit on PostgreSQL")
-        pytest.skip("needs PostgreSQL (DATABASE_URL=postgres://…): the statement is PostgreSQL's")
+    require_postgres("the one-statement submit is PostgreSQL's")
     account = user_personal_account_ensure(user=user_create(email="one@example.com"))
     credits_set_balance(account=account, balance=10, kind="adjustment", idempotency_key="fund")
     return account

@@ -7,7 +7,7 @@ import threading
 import time
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connections, transaction
 from PIL import Image
 
 from accounts.models import Account
@@ -15,17 +15,14 @@ from accounts.services import user_create, user_personal_account_ensure
 from core.operations import Operation
 from imaging.models import Task
 from imaging.services import TaskInput, task_cancel, task_submit
-from tests.conftest import IN_CI
+from tests.conftest import require_postgres
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
 @pytest.fixture
 def pg_account() -> Account:
-    if connection.vendor != "postgresql":
-        if IN_CI:
-            pytest.fail("CI must run the lock-order test on PostgreSQL")
-        pytest.skip("needs PostgreSQL (DATABASE_URL=postgres://…) for real concurrent connections")
+    require_postgres("real concurrent connections")
     return user_personal_account_ensure(user=user_create(email="racer@example.com"))
 
 

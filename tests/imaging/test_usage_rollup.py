@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 from unittest import mock
 
 import pytest
-from django.db import connection
 from PIL import Image
 
 from accounts.models import Account, ApiKey
@@ -20,7 +19,7 @@ from core.operations import Operation
 from imaging import selectors
 from imaging.models import Task, TaskUsageRollup
 from imaging.services import TaskInput, TaskOrigin, task_cancel, task_fail, task_submit
-from tests.conftest import IN_CI
+from tests.conftest import require_postgres
 
 pytestmark = pytest.mark.django_db
 
@@ -32,10 +31,7 @@ US = timedelta(microseconds=1)
 
 @pytest.fixture(autouse=True)
 def _postgres() -> None:
-    if connection.vendor != "postgresql":
-        if IN_CI:
-            pytest.fail("CI must check the usage rollup's triggers on PostgreSQL")
-        pytest.skip("the usage rollup is kept by PostgreSQL triggers (DATABASE_URL=postgres://…)")
+    require_postgres("the usage rollup is kept by PostgreSQL triggers")
 
 
 @pytest.fixture
