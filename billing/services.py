@@ -224,12 +224,7 @@ def credits_charge(
             note=note,
         )
         if charged is not None:
-            charge, monthly_credits = charged
-            after = charge.balance_after
-            _usage_alerts_due(
-                account=account, monthly_credits=monthly_credits, before=after + cost, after=after
-            )
-            return charge
+            return charged
     plan = account_plan(account=account)
     unlimited = plan.is_unlimited
 
@@ -290,7 +285,7 @@ def credits_charge_with_row(
         return None
     if cost <= 0:
         raise ValueError("a charge costs at least one credit")
-    charged = _charge_in_one_statement(
+    return _charge_in_one_statement(
         account=account,
         cost=cost,
         idempotency_key=idempotency_key,
@@ -299,14 +294,6 @@ def credits_charge_with_row(
         row=row,
         charge_field=charge_field,
     )
-    if charged is None:
-        return None
-    charge, monthly_credits = charged
-    after = charge.balance_after
-    _usage_alerts_due(
-        account=account, monthly_credits=monthly_credits, before=after + cost, after=after
-    )
-    return charge
 
 
 def _charge_in_one_statement(
@@ -318,11 +305,11 @@ def _charge_in_one_statement(
     note: str,
     row: Model | None = None,
     charge_field: str = "",
-) -> tuple[CreditLedgerEntry, int | None] | None:
+) -> CreditLedgerEntry | None:
     """credits_charge on PostgreSQL, in one statement: read the plan, debit when it is limited
     and the balance covers the cost (an unlimited plan is read, not debited), and insert the
-    ledger row from what that returned. Returns the entry and the plan's monthly credits (None:
-    unlimited); None when nothing was written (a short balance, or a key used before), for the
+    ledger row from what that returned; the usage alerts it crossed are then due. Returns the
+    entry; None when nothing was written (a short balance, or a key used before), for the
     general path to decide.
 
     On one busy account every charge waits for the account's row lock, so the charge rate is
@@ -379,7 +366,13 @@ def _charge_in_one_statement(
         row.pk = row_pk[0]
         setattr(row, charge_field, entry)
         _saved(row)
-    return entry, monthly_credits
+    _usage_alerts_due(
+        account=account,
+        monthly_credits=monthly_credits,
+        before=balance_after + cost,
+        after=balance_after,
+    )
+    return entry
 
 
 def _saved(instance: Model) -> None:

@@ -219,8 +219,9 @@ def _tasks_create(
 ) -> list[Task]:
     if len(inputs) == 1 and operation != Operation.BATCH_EDIT:
         # One task: on PostgreSQL its charge and its row in one statement (the common submit).
-        task = _task_new(account=account, operation=operation, item=inputs[0], files=names[0],
-                         origin=origin)  # fmt: skip
+        task = _task_new(
+            account=account, operation=operation, item=inputs[0], files=names[0], origin=origin
+        )
         task.charge = credits_charge_with_row(
             account=account,
             cost=task.credits,
@@ -241,8 +242,15 @@ def _tasks_create(
             )
         tasks = []
         for index, (item, files) in enumerate(zip(inputs, names, strict=True)):
-            task = _task_new(account=account, operation=operation, item=item, files=files,
-                             origin=origin, batch=group, batch_index=index)  # fmt: skip
+            task = _task_new(
+                account=account,
+                operation=operation,
+                item=item,
+                files=files,
+                origin=origin,
+                batch=group,
+                batch_index=index,
+            )
             # Charged before the insert (the public id exists already), so the row is written
             # once, with its charge.
             task.charge = credits_charge(
@@ -532,8 +540,9 @@ def _finished(*, task_id: int, announce: bool = True) -> None:
     a completion or failure (`announce`), tell the layers above (webhooks), from one read of
     its row. Robust: an error of a receiver is logged and the finish stands."""
     transaction.on_commit(lambda: task_finished_publish(task_id=task_id))
-    transaction.on_commit(lambda: _finished_committed(task_id=task_id, announce=announce),
-                          robust=True)  # fmt: skip
+    transaction.on_commit(
+        lambda: _finished_committed(task_id=task_id, announce=announce), robust=True
+    )
 
 
 def _finished_committed(*, task_id: int, announce: bool) -> None:

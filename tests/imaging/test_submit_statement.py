@@ -72,8 +72,12 @@ def test_inside_a_transaction_it_leaves_the_work_to_the_transactional_path(
     task = Task(account=funded, operation=Operation.ENHANCE, queue="cpu", credits=1)
     with transaction.atomic():
         charge = credits_charge_with_row(
-            account=funded, cost=1, idempotency_key="k", reference="r", row=task,
+            account=funded,
+            cost=1,
+            idempotency_key="k",
+            reference="r",
+            row=task,
             charge_field="charge",
-        )  # fmt: skip
+        )
     assert charge is None and task.pk is None
     assert Account.objects.get(pk=funded.pk).credit_balance == 10
