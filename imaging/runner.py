@@ -34,20 +34,10 @@ def task_execute(*, task_id: int, claim_id: str | None) -> dict[str, float]:
         task = task_by_pk(task_id=task_id)
         log_context_bind(task_id=task.public_id, account_id=task.account_id)  # on every log line
         images = [image_open(name=name) for name in task.input_files]
-    started = time.perf_counter()
-    # Progress is written, and a cancellation looked for, at most every PROGRESS_SECONDS and not
-    # before the first has passed: an operation of a few milliseconds wrote three progress rows
-    # and read the task once, four round trips beside a 1 ms engine call (bench/queueing.py), and
-    # nobody polls a task that fast. Completion writes 100 anyway.
-    written = [-1, started]  # percent, when
-    looked = [started]
-
-    def on_progress(percent: int) -> None:
-        now = time.perf_counter()
-        if percent != written[0] and now - written[1] >= PROGRESS_SECONDS:
-            written[:] = [percent, now]
-            with clock.phase("progress"):
-                task_progress(task_id=task_id, percent=percent)
+    # A cancellation is looked for at most every PROGRESS_SECONDS, and not before the first has
+    # passed: an operation of a few milliseconds read its task once more for nothing, a round trip
+    # beside a 1 ms engine call (bench/queueing.py). Progress is written by the lease's thread.
+    looked = [time.perf_counter()]
 
     def should_cancel() -> bool:
         if lease.lost:
@@ -59,12 +49,13 @@ def task_execute(*, task_id: int, claim_id: str | None) -> dict[str, float]:
         with clock.phase("progress"):
             return task_is_cancelled(task_id=task_id)
 
+    started = time.perf_counter()
     with LeaseKeeper(task_id=task_id, claim_id=claim_id) as lease, clock.phase("engine"):
         result = engine_run(
             operation=Operation(task.operation),
             params=task.params,
             images=images,
-            on_progress=on_progress,
+            on_progress=lease.progress,
             should_cancel=should_cancel,
         )
     output_format = task.params.get("output_format", DEFAULT_OUTPUT_FORMAT)
@@ -119,14 +110,20 @@ class WorkerClock:
 
 class LeaseKeeper:
     """Renews a claimed task's lease from a thread of its own while the engine runs (the engine
-    may go long between progress callbacks); `lost` once the claim no longer holds the task."""
+    may go long between progress callbacks); `lost` once the claim no longer holds the task.
+
+    The same thread writes the latest progress the engine reported (`progress`), at most every
+    PROGRESS_SECONDS and not before the first has passed: a task of a few milliseconds writes
+    none (nobody polls that fast), and a value reported just before a long silent stretch of the
+    engine still shows while that stretch runs, instead of being dropped as too soon."""
 
     def __init__(self, *, task_id: int, claim_id: str | None) -> None:
         self.task_id = task_id
         self.claim_id = claim_id
         self.lost = False
+        self._reported: int | None = None  # set by the engine's thread, read by this one
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._renew, name=f"lease-{task_id}", daemon=True)
+        self._thread = threading.Thread(target=self._keep, name=f"lease-{task_id}", daemon=True)
 
     def __enter__(self) -> LeaseKeeper:
         self._thread.start()
@@ -141,12 +138,24 @@ class LeaseKeeper:
         self._stop.set()
         self._thread.join()
 
-    def _renew(self) -> None:
+    def progress(self, percent: int) -> None:
+        self._reported = percent
+
+    def _keep(self) -> None:
+        renew_every = settings.IMAGING_TASK_LEASE_RENEW_SECONDS
+        renew_at = time.monotonic() + renew_every
+        written: int | None = None
         try:
-            while not self._stop.wait(settings.IMAGING_TASK_LEASE_RENEW_SECONDS):
-                if not task_lease_renew(task_id=self.task_id, claim_id=self.claim_id):
-                    self.lost = True
-                    return
+            while not self._stop.wait(min(PROGRESS_SECONDS, renew_every)):
+                reported = self._reported
+                if reported is not None and reported != written:
+                    task_progress(task_id=self.task_id, percent=reported, claim_id=self.claim_id)
+                    written = reported
+                if time.monotonic() >= renew_at:
+                    if not task_lease_renew(task_id=self.task_id, claim_id=self.claim_id):
+                        self.lost = True
+                        return
+                    renew_at = time.monotonic() + renew_every
         finally:
             connection.close()  # this thread's own connection; nothing else would close it
 

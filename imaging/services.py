@@ -381,10 +381,12 @@ def _lease_end(now: datetime) -> datetime:
     return now + timedelta(seconds=settings.IMAGING_TASK_LEASE_SECONDS)
 
 
-def task_progress(*, task_id: int, percent: int) -> None:
-    Task.unscoped_objects.filter(pk=task_id, status=Task.Status.PROCESSING).update(
-        progress=max(0, min(int(percent), 99))
-    )
+def task_progress(*, task_id: int, percent: int, claim_id: str | None) -> None:
+    """The progress of a task this claim still holds (a stalled worker's does not overwrite the
+    claim that took over); 100 is written by the completion."""
+    Task.unscoped_objects.filter(
+        pk=task_id, status=Task.Status.PROCESSING, claimed_by=claim_id or ""
+    ).update(progress=max(0, min(int(percent), 99)))
 
 
 def task_complete(

@@ -78,8 +78,10 @@ def link_to(site: Stack, address: str, path: str, timeout: float = 30) -> str:
 
 def photo(path: Path) -> Path:
     """A real photograph (scikit-image's astronaut), large enough that removing its background
-    takes a few seconds of CPU, so the progress bar can be seen moving."""
-    Image.fromarray(skimage_data.astronaut()).resize((1400, 1400)).save(path, quality=90)
+    takes seconds even on a warm worker of a fast machine (9 MP, under the free plan's 10): the
+    page polls once a second, and at 2 MP the second journey's warm worker finished between two
+    polls (the bar seen at 0 only)."""
+    Image.fromarray(skimage_data.astronaut()).resize((3000, 3000)).save(path, quality=90)
     return path
 
 
@@ -155,6 +157,7 @@ def test_the_customer_journey(site: Stack, browser, words: Words, tmp_path: Path
             if len(seen) == 2:
                 shots(page, "playground-progress")
         time.sleep(0.05)
+    print(f"progress bar values seen: {seen}")
     assert len(seen) >= 2 and seen == sorted(seen), f"the progress bar did not move: {seen}"
     page.wait_for_function(
         "() => { const imgs = [...document.querySelectorAll('#playground-result img')];"

@@ -20,7 +20,7 @@ from core.errors import ProcessingError
 from core.operations import Operation
 from imaging.broker import MARKER_QUEUE, TASK_QUEUES, broker_lost_messages, broker_marker_set
 from imaging.models import Task
-from imaging.runner import LeaseKeeper
+from imaging.runner import PROGRESS_SECONDS, LeaseKeeper
 from imaging.selectors import tasks_waiting
 from imaging.services import (
     ClaimResult,
@@ -120,6 +120,41 @@ def test_a_live_worker_keeps_its_lease_and_learns_when_it_lost_it(
         while not lease.lost and time.monotonic() < deadline:
             time.sleep(0.05)
         assert lease.lost
+
+
+def progress_of(task: Task) -> int:
+    task.refresh_from_db(fields=["progress"])
+    return task.progress
+
+
+@threaded
+def test_the_lease_thread_writes_the_last_reported_progress_even_while_the_engine_is_silent(
+    account: Account,
+) -> None:
+    task = submit(account)
+    assert task_claim(task_id=task.pk, claim_id="msg-1") == ClaimResult.CLAIMED
+    with LeaseKeeper(task_id=task.pk, claim_id="msg-1") as lease:
+        lease.progress(5)
+        lease.progress(70)  # then nothing for a while, as during a long engine step
+        deadline = time.monotonic() + 5
+        while progress_of(task) != 70 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert progress_of(task) == 70
+        # A stalled worker's progress does not overwrite the claim that took its task over.
+        lease_lapse(task)
+        assert task_claim(task_id=task.pk, claim_id="msg-2") == ClaimResult.CLAIMED
+        lease.progress(90)
+        time.sleep(3 * PROGRESS_SECONDS)
+    assert progress_of(task) == 0
+
+
+@threaded
+def test_a_task_shorter_than_the_progress_interval_writes_no_progress(account: Account) -> None:
+    task = submit(account)
+    task_claim(task_id=task.pk, claim_id="msg-1")
+    with LeaseKeeper(task_id=task.pk, claim_id="msg-1") as lease:
+        lease.progress(50)
+    assert progress_of(task) == 0
 
 
 def test_the_sweep_queues_a_task_whose_worker_died_then_fails_it_after_its_last_attempt(
