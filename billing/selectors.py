@@ -154,12 +154,12 @@ def plan_price_id(*, plan: Plan) -> str:
 
 
 # The plan an account is on, as SQL for the charge's one statement (billing.services): its
-# subscription's plan, else the free plan; account_plan below is the same rule through the ORM,
-# and tests/billing/test_charge_statement.py holds them to the same answer.
+# subscription's plan, else the free plan, by billing migration 0008's function (the task
+# claim's function calls it too); account_plan below is the same rule through the ORM, and
+# tests/billing/test_charge_statement.py holds them to the same answer.
 ACCOUNT_PLAN_SQL = """
-    SELECT plan.monthly_credits FROM billing_plan AS plan WHERE plan.id = coalesce(
-        (SELECT s.plan_id FROM billing_subscription AS s WHERE s.account_id = %(account)s),
-        (SELECT free.id FROM billing_plan AS free WHERE free.code = %(free_plan)s))"""
+    SELECT plan.monthly_credits FROM billing_plan AS plan
+    WHERE plan.id = billing_account_plan_id(%(account)s, %(free_plan)s)"""
 
 
 def account_plan(*, account: Account) -> Plan:
