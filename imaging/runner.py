@@ -77,6 +77,7 @@ def task_execute(*, task_id: int, claim_id: str | None) -> dict[str, float]:
             seed=result.seed,
             timings=timings,
             demo=result.demo,
+            claimed=task,
         )
     if not completed:  # cancelled while the engine ran: nobody will ever see these files
         for name in [*result_files, mask_file]:

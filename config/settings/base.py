@@ -454,7 +454,15 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "interval_step": 0.2,
     "interval_max": 0.5,
 }
-CELERY_WORKER_MAX_TASKS_PER_CHILD = env.int("CELERY_WORKER_MAX_TASKS_PER_CHILD", default=200)
+# Pool processes are replaced after this many tasks, or once their peak memory passes
+# CELERY_WORKER_MAX_MEMORY_PER_CHILD KiB (0: no limit): a guard against leaks. A replacement
+# costs a fork and a new process's warm-up (its models loaded again, its connections opened):
+# at 200 tasks the queue bench's drain halved (bench/queueing.py), and a GPU worker would reload
+# its pipelines every 200 images.
+CELERY_WORKER_MAX_TASKS_PER_CHILD = env.int("CELERY_WORKER_MAX_TASKS_PER_CHILD", default=10_000)
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = (
+    env.int("CELERY_WORKER_MAX_MEMORY_PER_CHILD", default=0) or None
+)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # --- Observability (core.metrics, api.health) ----------------------------------------------------

@@ -13,7 +13,7 @@ from django.utils import timezone
 from accounts.models import Account
 from core.errors import ProcessingError
 from imaging.models import Task
-from imaging.selectors import task_detail
+from imaging.selectors import iso_utc, task_by_pk, task_detail
 from imaging.services import task_complete, task_fail
 from tests.webhooks.conftest import Receiver, processing_task, spec_signature_valid
 from webhooks import services as webhooks
@@ -109,6 +109,37 @@ def test_completing_a_task_creates_and_queues_one_delivery_per_active_endpoint(
         assert delivery.payload["data"] == task_detail(task=task)
         assert delivery.payload["data"]["status"] == "completed"
         assert delivery.payload["timestamp"].endswith("Z")
+
+
+def test_the_workers_completion_sends_the_row_as_stored(
+    account: Account, endpoint: WebhookEndpoint, queued: list, django_capture_on_commit_callbacks
+) -> None:
+    """The worker hands its own copy of the claimed task to the finish (no second read): the
+    payload is still the committed row's."""
+    task = processing_task(account)
+    claimed = task_by_pk(task_id=task.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        task_complete(
+            task_id=task.pk,
+            result_files=["results/x.png"],
+            description="done",
+            seed=7,
+            timings={"total": 0.01},
+            demo=True,
+            claimed=claimed,
+        )
+    stored = task_by_pk(task_id=task.pk)
+    payload = delivery_for(account, task).payload
+    expected = json.loads(json.dumps(task_detail(task=stored)))
+    # Result links are freshly encrypted each time they are made: compare what they name apart.
+    sent_url, stored_url = (
+        payload["data"]["result"].pop("image_url"),
+        expected["result"].pop("image_url"),
+    )
+    assert payload["data"] == expected
+    assert sent_url.rsplit("/", 1)[0] == stored_url.rsplit("/", 1)[0]
+    assert payload["data"]["status"] == "completed"
+    assert payload["timestamp"] == iso_utc(stored.completed_at)
 
 
 def test_failing_a_task_creates_a_task_failed_delivery(account: Account, failed_task: Task) -> None:
