@@ -22,6 +22,7 @@ import json
 import signal
 import sys
 import time
+from collections.abc import Awaitable, Callable
 
 
 def build_request(spec: dict) -> bytes:
@@ -179,9 +180,10 @@ async def once_each(spec: dict) -> dict:
     return {"results": results, "sent_at": sent_at}
 
 
-def main() -> None:
+def spec_run(runner: Callable[[dict], Awaitable[dict]]) -> None:
+    """A load process's body: the spec from stdin, `runner` on it (on uvloop where installed),
+    its result as JSON on stdout (bench/growth.py's rounds use it too)."""
     spec = json.loads(sys.stdin.read())
-    runner = closed_loop if spec["mode"] == "closed" else once_each
     try:
         import uvloop
     except ImportError:
@@ -189,6 +191,10 @@ def main() -> None:
     else:
         result = uvloop.run(runner(spec))
     print(json.dumps(result))
+
+
+def main() -> None:
+    spec_run(lambda spec: (closed_loop if spec["mode"] == "closed" else once_each)(spec))
 
 
 if __name__ == "__main__":

@@ -174,14 +174,9 @@ async def _rounds(spec: dict) -> dict:
 
 
 def load_main() -> None:
-    spec = json.loads(sys.stdin.read())
-    try:
-        import uvloop
-    except ImportError:
-        result = asyncio.run(_rounds(spec))
-    else:
-        result = uvloop.run(_rounds(spec))
-    print(json.dumps(result))
+    from bench.api_load import spec_run
+
+    spec_run(_rounds)
 
 
 def closed_load(port: int, clients: int, duration: float, warmup: float, **request) -> dict:

@@ -15,7 +15,7 @@ the baseline: `bench.noop`, published with one producer. Each runs twice: "backl
 consumer of the cpu queue paused by remote control, N enqueued, then resumed: the drain rate) and
 "live" (N enqueued while the worker consumes: first enqueue to last completion). The worker's own
 time per task comes from the line imaging.tasks logs for every completed task (claim, inputs,
-progress writes, store, finish, with the engine call apart).
+cancel checks, store, finish, with the engine call apart).
 
 Goals: backlog drain >= 0.5x the no-op baseline's; the worker's own time < 30 ms per task (p50).
 Exits 1 when a task did not complete; with --strict also when a goal is missed; 2 without
@@ -425,10 +425,10 @@ def print_report(runs: list[Run], parts: list[dict], celery: dict, args, stack) 
         )
         print(f"{line} {ms(summary[name]):>8} {ms(percentile(values, 90)):>8} {ms(mean):>8}")
     print(
-        "  own = total - engine: claim (lock the account, check its cap, lease the row), inputs "
-        "(row + input file), progress (progress writes and cancel checks the engine calls back), "
-        "store (result file), finish (complete the row, usage triggers, wake waiters, metrics, "
-        "webhooks), other (lease thread, logging)"
+        "  own = total - engine: claim (one call: lock the account, check its cap, lease the "
+        "row), inputs (row + input file), progress (the cancel checks the engine calls back), "
+        "store (result file), finish (complete the row, wake waiters, metrics, webhooks), other "
+        "(the lease thread, which also writes progress; logging)"
     )
     noop_ms, real_ms = celery.get("bench.noop", []), celery.get("imaging.run", [])
     print(

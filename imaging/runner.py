@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -11,7 +12,7 @@ from types import TracebackType
 
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.db import connection
+from django.db import DatabaseError, connection
 
 from core.logs import log_context_bind
 from core.operations import Operation
@@ -19,6 +20,8 @@ from imaging.engine import types as engine
 from imaging.selectors import task_by_pk, task_is_cancelled
 from imaging.services import task_complete, task_lease_renew, task_progress
 from imaging.storage import DEFAULT_OUTPUT_FORMAT, image_open, image_save
+
+logger = logging.getLogger(__name__)
 
 # How often a running task writes its progress and looks whether it was cancelled (seconds).
 PROGRESS_SECONDS = 0.5
@@ -148,15 +151,25 @@ class LeaseKeeper:
         written: int | None = None
         try:
             while not self._stop.wait(min(PROGRESS_SECONDS, renew_every)):
-                reported = self._reported
-                if reported is not None and reported != written:
-                    task_progress(task_id=self.task_id, percent=reported, claim_id=self.claim_id)
-                    written = reported
-                if time.monotonic() >= renew_at:
-                    if not task_lease_renew(task_id=self.task_id, claim_id=self.claim_id):
-                        self.lost = True
-                        return
-                    renew_at = time.monotonic() + renew_every
+                try:
+                    reported = self._reported
+                    if reported is not None and reported != written:
+                        task_progress(
+                            task_id=self.task_id, percent=reported, claim_id=self.claim_id
+                        )
+                        written = reported
+                    if time.monotonic() >= renew_at:
+                        if not task_lease_renew(task_id=self.task_id, claim_id=self.claim_id):
+                            self.lost = True
+                            return
+                        renew_at = time.monotonic() + renew_every
+                except DatabaseError:
+                    # The database is away for a moment: the task runs on, and the next tick
+                    # tries again on a fresh connection (the lease outlasts a few renewals).
+                    logger.warning(
+                        "task %s: could not write its lease", self.task_id, exc_info=True
+                    )
+                    connection.close()
         finally:
             connection.close()  # this thread's own connection; nothing else would close it
 

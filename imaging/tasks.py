@@ -73,7 +73,7 @@ def worker_time_log(
     *, task_id: int, claim: float, phases: dict[str, float], started: float
 ) -> None:
     """One line per completed task: where its time on the worker went, the engine's apart from
-    the worker's own (claim, inputs, progress writes, storing, finishing; bench/queueing.py reads
+    the worker's own (claim, inputs, cancel checks, storing, finishing; bench/queueing.py reads
     it)."""
     total = time.perf_counter() - started
     parts = {"claim": claim, **phases}
