@@ -556,9 +556,7 @@ def print_queue(rows: list[DepthRow], window: float) -> None:
         )
     print(
         f"  first {first_n}: the rate over the first {first_n} tasks to finish, the same stretch "
-        "at every depth (the goal's figure); window: over all that finished in the window "
-        "(longer at depth: it includes pool processes replaced every "
-        "CELERY_WORKER_MAX_TASKS_PER_CHILD tasks)"
+        "at every depth (the goal's figure); window: over all that finished in the window"
     )
     print(
         "  pickup: from the consumer's resume to the first task's start (Redis transport: up to "
