@@ -4,7 +4,7 @@ the same outcome and leave the same row, in every case task_claim distinguishes.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.conf import settings
@@ -43,8 +43,9 @@ def submit(account: Account, **state: object) -> Task:
     return task
 
 
-def processing(lease_in: float, claimed_by: str = "msg-1", attempts: int = 1) -> dict:
-    now = timezone.now()
+def processing(
+    now: datetime, lease_in: float, claimed_by: str = "msg-1", attempts: int = 1
+) -> dict:
     return {
         "status": Task.Status.PROCESSING,
         "lease_expires_at": now + timedelta(seconds=lease_in),
@@ -54,8 +55,10 @@ def processing(lease_in: float, claimed_by: str = "msg-1", attempts: int = 1) ->
     }
 
 
-def run(claim: Callable[..., str], task_id: int, claim_id: str) -> tuple[str, tuple]:
-    now = timezone.now().replace(microsecond=0)
+def run(
+    claim: Callable[..., str], task_id: int, claim_id: str, now: datetime | None = None
+) -> tuple[str, tuple]:
+    now = now or timezone.now()
     outcome = claim(task_id=task_id, claim_id=claim_id, now=now)
     row = Task.unscoped_objects.filter(pk=task_id).values_list(*ROW).first()
     if row is not None:  # times relative to the claim's now, so both paths compare
@@ -64,15 +67,15 @@ def run(claim: Callable[..., str], task_id: int, claim_id: str) -> tuple[str, tu
     return outcome, row
 
 
-CASES: dict[str, tuple[dict, str, str]] = {
-    # name: (the task's state before, the claiming message, the expected outcome)
-    "pending": ({}, "msg-1", ClaimResult.CLAIMED),
-    "its own lease runs": (processing(30), "msg-1", ClaimResult.LEASED),
-    "another's lease runs": (processing(30), "msg-2", ClaimResult.GONE),
-    "the lease lapsed": (processing(-5), "msg-2", ClaimResult.CLAIMED),
-    "finished": ({"status": Task.Status.COMPLETED}, "msg-1", ClaimResult.GONE),
+# name: (the task's state before, made when the test runs; the claiming message; the outcome)
+CASES: dict[str, tuple[Callable[[datetime], dict], str, str]] = {
+    "pending": (lambda now: {}, "msg-1", ClaimResult.CLAIMED),
+    "its own lease runs": (lambda now: processing(now, 30), "msg-1", ClaimResult.LEASED),
+    "another's lease runs": (lambda now: processing(now, 30), "msg-2", ClaimResult.GONE),
+    "the lease lapsed": (lambda now: processing(now, -5), "msg-2", ClaimResult.CLAIMED),
+    "finished": (lambda now: {"status": Task.Status.COMPLETED}, "msg-1", ClaimResult.GONE),
     "out of attempts": (
-        processing(-5, attempts=settings.IMAGING_MAX_ATTEMPTS),
+        lambda now: processing(now, -5, attempts=settings.IMAGING_MAX_ATTEMPTS),
         "msg-2",
         ClaimResult.EXHAUSTED,
     ),
@@ -84,10 +87,11 @@ def test_both_claims_agree(account: Account, case: str) -> None:
     require_postgres("the claim's function exists on PostgreSQL only")
     before, claim_id, expected = CASES[case]
     subscription_set_plan(account=account, plan=plan_get(code="max"))  # room for both tasks
+    now = timezone.now()  # one clock for both paths, so their rows compare
     results = {}
     for name, claim in CLAIMS.items():
-        task = submit(account, **before)
-        results[name] = run(claim, task.pk, claim_id)
+        task = submit(account, **before(now))
+        results[name] = run(claim, task.pk, claim_id, now)
     assert results["database"] == results["python"]
     assert results["database"][0] == expected
 
@@ -99,8 +103,10 @@ def test_the_plans_concurrency_cap_holds_and_counts_only_live_leases(
     require_postgres("the claim's function exists on PostgreSQL only")
     subscription_set_plan(account=account, plan=plan_get(code="basic"))  # 2 at a time
     claim = CLAIMS[name]
-    submit(account, **processing(30))
-    submit(account, **processing(-5, claimed_by="dead"))  # a dead worker's: not running
+    submit(account, **processing(timezone.now(), 30))
+    submit(
+        account, **processing(timezone.now(), -5, claimed_by="dead")
+    )  # a dead worker's: not running
     second, third = submit(account), submit(account)
     assert run(claim, second.pk, "msg-2")[0] == ClaimResult.CLAIMED
     assert run(claim, third.pk, "msg-3") == (ClaimResult.BUSY, run(claim, third.pk, "x")[1])
