@@ -167,7 +167,9 @@ class LeaseKeeper:
                     # The database is away for a moment: the task runs on, and the next tick
                     # tries again on a fresh connection (the lease outlasts a few renewals).
                     logger.warning(
-                        "task %s: could not write its lease", self.task_id, exc_info=True
+                        "task %s: could not write its progress or lease",
+                        self.task_id,
+                        exc_info=True,
                     )
                     connection.close()
         finally:
